@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libsentencepiece-dev libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
 )
 
@@ -39,4 +39,11 @@ if command -v update-alternatives >/dev/null; then
       ${SUDO:-} update-alternatives --set "$alt" "$target"
     fi
   done
+fi
+
+# Reference peers used by tests (e.g. @huggingface/tokenizers for tokenizer parity), pinned in
+# tools/node/package.json; installed once into tools/node/node_modules.
+if [ -f tools/node/package.json ] && [ ! -d tools/node/node_modules ] && command -v npm >/dev/null; then
+  echo "setup: npm install in tools/node"
+  (cd tools/node && npm install --no-audit --no-fund --loglevel=error)
 fi

@@ -86,7 +86,7 @@ void from_json(const json& j, Sample& s) {
 
 void to_json(json& j, const Reward& r) {
   j = json{{"rewards", r.rewards},         {"mean_scores", r.mean_scores}, {"best", r.best},
-           {"valid_samples", r.valid_samples}, {"abstentions", r.abstentions}, {"samples_used", r.samples_used},
+           {"valid_samples", r.valid_samples}, {"abstentions", r.abstentions}, {"kept", r.kept}, {"samples_used", r.samples_used},
            {"histogram", r.histogram},     {"score_min", r.score_lo}};
   if (!r.samples.empty()) j["samples"] = r.samples;
 }

@@ -55,8 +55,9 @@ struct Reward {
   std::vector<double> rewards;      // summed totals, original order
   std::vector<double> mean_scores;  // totals / valid samples used (0 when none)
   int best = -1;                    // argmax of rewards, seeded random tie-break; -1 if no valid sample
-  int valid_samples = 0;
-  int abstentions = 0;
+  int valid_samples = 0;  // samples whose judgment parsed
+  int abstentions = 0;    // samples whose judgment did not parse (never scored as 0)
+  int kept = 0;           // valid samples summed (all of them for Vote; the top k_meta for MetaVote)
   int samples_used = 0;
   // histogram[i][s - lo] = how many kept samples gave response i the score s
   std::vector<std::vector<int>> histogram;

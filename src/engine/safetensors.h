@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,10 +19,11 @@ struct TensorInfo {
   uint64_t end = 0;
 };
 
-// A validated, opened safetensors file. open() checks: file size ≥ 8, header length within the file,
-// header is a JSON object, every entry has a known dtype, a shape of non-negative ints, offsets in order
-// within the data section and matching dtype size × element count, no overlaps. Every failure throws
-// grm::Error whose message starts with the file path.
+// A validated, opened safetensors file. open() checks: file size ≥ 8, header length within the file
+// (and ≤ 100 MB, like the reference), header is a JSON object, every entry has a known dtype, a shape of
+// non-negative ints, offsets in order within the data section and matching dtype size × element count,
+// no overlaps (gaps are tolerated), "__metadata__" maps strings to strings. Every failure throws
+// grm::Error whose message starts with the file path. The file is memory-mapped, not read whole.
 class SafetensorsFile {
  public:
   static SafetensorsFile open(const std::string& path);
@@ -37,7 +39,10 @@ class SafetensorsFile {
   std::string path_;
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
-  std::shared_ptr<std::vector<char>> data_;  // the data section (whole file read once; models here are small)
+  // The file, mapped read-only (shared by copies of this object); tensor bytes start at data_offset_.
+  std::shared_ptr<const char> mapping_;
+  uint64_t data_offset_ = 0;
+  uint64_t data_size_ = 0;
 };
 
 // Writes tensors (contiguous copies are made as needed) in the given order, atomically (temp + rename).

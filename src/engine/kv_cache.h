@@ -1,0 +1,70 @@
+// Key/value cache for incremental decoding: a fixed number of slots (independent sequences) of a fixed
+// capacity (positions), all layers in one allocation.
+//
+// Layout: one tensor [2, num_layers, batch, n_kv_heads, capacity, head_dim] in the model's compute dtype;
+// k(layer) / v(layer) are contiguous views [batch, n_kv_heads, capacity, head_dim]. Slot s holds positions
+// 0 .. length(s)-1; anything beyond is stale and masked out by the model. Slots are reused by reset().
+//
+// All mutating operations run under c10::InferenceMode, so a cache may be created and used inside or outside
+// an InferenceMode scope. A KVCache is move-only (copying would alias the storage).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
+
+namespace grm::engine {
+
+struct ModelConfig;
+
+class KVCache {
+ public:
+  KVCache() = default;
+  KVCache(KVCache&&) = default;
+  KVCache& operator=(KVCache&&) = default;
+  KVCache(const KVCache&) = delete;
+  KVCache& operator=(const KVCache&) = delete;
+
+  // A zero-filled cache with `batch` empty slots of `capacity` positions each.
+  static KVCache create(const ModelConfig& config, int64_t batch, int64_t capacity,
+                        c10::ScalarType dtype = c10::kFloat);
+
+  bool defined() const { return kv_.defined(); }
+  int64_t batch() const { return static_cast<int64_t>(lengths_.size()); }
+  int64_t capacity() const { return capacity_; }
+  int64_t num_layers() const { return num_layers_; }
+  int64_t num_kv_heads() const { return num_kv_heads_; }
+  int64_t head_dim() const { return head_dim_; }
+  c10::ScalarType dtype() const { return kv_.scalar_type(); }
+  int64_t bytes() const { return kv_.defined() ? kv_.numel() * static_cast<int64_t>(kv_.element_size()) : 0; }
+
+  int64_t length(int slot) const;
+  const std::vector<int64_t>& lengths() const { return lengths_; }
+  // Sets a slot's length: shrinking forgets the tail (rollback); growing is allowed up to capacity and is
+  // used by the model after it has written the new positions.
+  void set_length(int slot, int64_t length);
+  void reset(int slot) { set_length(slot, 0); }
+  void reset_all();
+
+  // [batch, n_kv_heads, capacity, head_dim] views (writes through them change the cache).
+  at::Tensor k(int64_t layer) const;
+  at::Tensor v(int64_t layer) const;
+
+  // Copies positions 0..length(src_slot)-1 of `src` (same geometry and dtype; may be *this) into dst_slot,
+  // whose length becomes that of src_slot.
+  void copy_slot(const KVCache& src, int src_slot, int dst_slot);
+  // Replicates slot src_slot into every slot of dst_slots (one batched copy over all layers). dst_slots
+  // may not contain src_slot and must be distinct.
+  void fork(int src_slot, const std::vector<int>& dst_slots);
+
+  // Throws grm::Error unless `slot` is in [0, batch()).
+  void check_slot(int slot) const;
+
+ private:
+  at::Tensor kv_;  // [2, L, B, Hkv, C, D]
+  std::vector<int64_t> lengths_;
+  int64_t capacity_ = 0, num_layers_ = 0, num_kv_heads_ = 0, head_dim_ = 0;
+};
+
+}  // namespace grm::engine

@@ -1,0 +1,88 @@
+// Decoder-only transformer of the Llama / Mistral / Qwen2 family, as a torch::nn::Module.
+//
+//   embed_tokens → N × [ x += Attn(RMSNorm(x)); x += MLP(RMSNorm(x)) ] → RMSNorm → lm_head (or tied embedding)
+//   Attn: q/k/v projections (+bias when config.attention_bias), RoPE (HF rotate_half convention), grouped-query
+//         attention (n_kv_heads ≤ n_heads, no kv-head copies), o_proj.   MLP: down(act(gate(x)) * up(x)).
+//
+// Parameters carry Hugging Face names (named_parameters()):
+//   model.embed_tokens.weight, model.layers.N.self_attn.{q,k,v,o}_proj.weight, model.layers.N.self_attn.
+//   {q,k,v}_proj.bias (attention_bias), model.layers.N.mlp.{gate,up,down}_proj.weight,
+//   model.layers.N.{input,post_attention}_layernorm.weight, model.norm.weight, lm_head.weight (untied only).
+// All parameters have the compute dtype given at construction (float32 or bfloat16; float16 works but is slow
+// on CPU). forward() is differentiable (training); prefill()/decode() run under c10::InferenceMode.
+//
+// Logits are always returned as float32.
+//
+// Not thread-safe: one model instance serves one thread at a time (the RoPE table grows lazily).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "engine/config.h"
+#include "engine/kv_cache.h"
+
+namespace grm::engine {
+
+struct DecoderStack;  // model.* (defined in model.cpp)
+struct LinearLayer;   // lm_head
+
+class Transformer : public torch::nn::Module {
+ public:
+  // Parameters are allocated uninitialized: call init_random() or load weights (weights.h).
+  explicit Transformer(ModelConfig config, c10::ScalarType dtype = c10::kFloat);
+
+  const ModelConfig& config() const { return config_; }
+  c10::ScalarType dtype() const { return dtype_; }
+
+  // Deterministic random init from `seed`: weights ~ N(0, std²) (drawn in float32, then converted), RMSNorm
+  // weights = 1, biases = 0. Same seed → same weights whatever the dtype (up to rounding).
+  void init_random(uint64_t seed, double std = 0.02);
+
+  // Named parameters in a stable order (HF names); the tensors are the live parameters (no copies).
+  std::vector<std::pair<std::string, at::Tensor>> named_weights() const;
+
+  // Full causal pass without cache. tokens: [B, T] int64 → logits [B, T, V] float32. Right-padded batches are
+  // fine: position t only sees positions ≤ t, so padding affects only positions after the real tokens.
+  // Differentiable unless called under NoGradGuard/InferenceMode.
+  at::Tensor forward(const at::Tensor& tokens);
+
+  // A cache shaped for this model in its compute dtype.
+  KVCache make_cache(int64_t batch, int64_t capacity) const;
+
+  // Starts sequences from position 0. tokens: [B, T] int64, right-padded; lengths[b] ∈ [1, T] real tokens of
+  // row b; slots[b] the distinct cache slot it goes to (its previous content is discarded). Writes K/V for
+  // positions 0..lengths[b]-1 and sets the slot length. Returns float32 logits at each row's last real token
+  // [B, V].
+  at::Tensor prefill(const at::Tensor& tokens, const std::vector<int64_t>& lengths, KVCache& cache,
+                     const std::vector<int>& slots);
+
+  // Like prefill, but appends to each slot's current content: row b's tokens take positions
+  // cache.length(slots[b]) .. + lengths[b]-1 and attend to everything before them (chunked prefill, or adding
+  // a suffix after a forked shared prefix). Returns float32 logits at each row's last real token [B, V].
+  at::Tensor extend(const at::Tensor& tokens, const std::vector<int64_t>& lengths, KVCache& cache,
+                    const std::vector<int>& slots);
+
+  // One decoding step: tokens [B] int64 (token b goes to slots[b] at position cache.length(slots[b])) →
+  // float32 logits [B, V]; every listed slot's length grows by one. Fastest when slots form an ascending
+  // contiguous range (e.g. 0..B-1): the cache is then read in place; otherwise the slots' K/V are gathered.
+  at::Tensor decode(const at::Tensor& tokens, KVCache& cache, const std::vector<int>& slots);
+
+ private:
+  at::Tensor run_cached(const at::Tensor& tokens, const std::vector<int64_t>& lengths, KVCache& cache,
+                        const std::vector<int>& slots, bool restart);
+  at::Tensor rope_table(int64_t positions);  // [positions, 2, D]: cos, signed sin in compute dtype
+  at::Tensor logits(const at::Tensor& hidden);  // final norm + lm_head, float32
+
+  ModelConfig config_;
+  c10::ScalarType dtype_;
+  std::shared_ptr<DecoderStack> model_;
+  std::shared_ptr<LinearLayer> lm_head_;  // null when tied
+  at::Tensor rope_;                       // [P, 2, D]
+};
+
+}  // namespace grm::engine

@@ -1,0 +1,104 @@
+#include "engine/kv_cache.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "engine/config.h"
+
+using grm::engine::KVCache;
+using grm::engine::ModelConfig;
+
+namespace {
+
+ModelConfig tiny_config() {
+  return ModelConfig::load(std::string(GRM_TEST_DATA) + "/configs/tiny-llama.json");
+}
+
+// Fills slot `slot` of every layer with a distinct value pattern up to `len` positions.
+void fill_slot(KVCache& c, int slot, int64_t len, float base) {
+  c10::InferenceMode guard;
+  for (int64_t l = 0; l < c.num_layers(); ++l) {
+    c.k(l)[slot].narrow(1, 0, len).fill_(base + static_cast<float>(l));
+    c.v(l)[slot].narrow(1, 0, len).fill_(-base - static_cast<float>(l));
+  }
+  c.set_length(slot, len);
+}
+
+}  // namespace
+
+TEST(KVCache, CreateShapesAndLengths) {
+  const ModelConfig cfg = tiny_config();
+  KVCache c = KVCache::create(cfg, 3, 16, torch::kBFloat16);
+  EXPECT_EQ(c.batch(), 3);
+  EXPECT_EQ(c.capacity(), 16);
+  EXPECT_EQ(c.num_layers(), 2);
+  EXPECT_EQ(c.dtype(), torch::kBFloat16);
+  EXPECT_EQ(c.k(1).sizes(), (std::vector<int64_t>{3, 2, 16, 16}));
+  EXPECT_TRUE(c.k(0).is_contiguous());
+  EXPECT_EQ(c.lengths(), (std::vector<int64_t>{0, 0, 0}));
+  EXPECT_EQ(c.bytes(), 2 * 2 * 3 * 2 * 16 * 16 * 2);
+  EXPECT_THROW(KVCache::create(cfg, 0, 16), grm::Error);
+  EXPECT_THROW(KVCache::create(cfg, 1, 0), grm::Error);
+}
+
+TEST(KVCache, LengthsAndSlotChecks) {
+  KVCache c = KVCache::create(tiny_config(), 2, 8);
+  c.set_length(1, 5);
+  EXPECT_EQ(c.length(1), 5);
+  c.reset(1);
+  EXPECT_EQ(c.length(1), 0);
+  EXPECT_THROW(c.set_length(2, 1), grm::Error);
+  EXPECT_THROW(c.set_length(0, 9), grm::Error);
+  EXPECT_THROW(c.length(-1), grm::Error);
+  c.set_length(0, 3);
+  c.set_length(1, 4);
+  c.reset_all();
+  EXPECT_EQ(c.lengths(), (std::vector<int64_t>{0, 0}));
+}
+
+TEST(KVCache, CopySlotCopiesPrefixAndLength) {
+  const ModelConfig cfg = tiny_config();
+  KVCache a = KVCache::create(cfg, 2, 8);
+  KVCache b = KVCache::create(cfg, 3, 8);
+  fill_slot(a, 1, 5, 3.0f);
+  b.copy_slot(a, 1, 2);
+  EXPECT_EQ(b.length(2), 5);
+  for (int64_t l = 0; l < 2; ++l) {
+    EXPECT_TRUE(torch::equal(b.k(l)[2].narrow(1, 0, 5), a.k(l)[1].narrow(1, 0, 5)));
+    EXPECT_TRUE(torch::equal(b.v(l)[2].narrow(1, 0, 5), a.v(l)[1].narrow(1, 0, 5)));
+    EXPECT_EQ(b.k(l)[0].abs().sum().item<float>(), 0.0f);  // other slots untouched
+  }
+  KVCache other = KVCache::create(cfg, 1, 8, torch::kBFloat16);
+  EXPECT_THROW(other.copy_slot(a, 1, 0), grm::Error);  // dtype mismatch
+  KVCache small = KVCache::create(cfg, 1, 4);
+  EXPECT_THROW(small.copy_slot(a, 1, 0), grm::Error);  // does not fit
+}
+
+TEST(KVCache, ForkReplicatesIntoManySlots) {
+  KVCache c = KVCache::create(tiny_config(), 5, 8);
+  fill_slot(c, 0, 6, 1.0f);
+  fill_slot(c, 3, 8, 9.0f);  // overwritten by the fork
+  c.fork(0, {1, 2, 3, 4});
+  for (int s = 1; s < 5; ++s) {
+    EXPECT_EQ(c.length(s), 6);
+    for (int64_t l = 0; l < 2; ++l) {
+      EXPECT_TRUE(torch::equal(c.k(l)[s].narrow(1, 0, 6), c.k(l)[0].narrow(1, 0, 6)));
+      EXPECT_TRUE(torch::equal(c.v(l)[s].narrow(1, 0, 6), c.v(l)[0].narrow(1, 0, 6)));
+    }
+  }
+  EXPECT_THROW(c.fork(0, {0, 1}), grm::Error);
+  EXPECT_THROW(c.fork(0, {1, 1}), grm::Error);
+  EXPECT_THROW(c.fork(0, {7}), grm::Error);
+}
+
+TEST(KVCache, WorksInsideAndOutsideInferenceMode) {
+  KVCache c;
+  {
+    c10::InferenceMode guard;
+    c = KVCache::create(tiny_config(), 2, 4);
+  }
+  fill_slot(c, 0, 2, 1.0f);
+  c.fork(0, {1});  // outside inference mode, on inference tensors
+  EXPECT_EQ(c.length(1), 2);
+}

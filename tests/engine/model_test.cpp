@@ -1,0 +1,311 @@
+// Transformer: cached (prefill / extend / decode / fork) vs full-forward parity, batching, config validation.
+#include "engine/model.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/error.h"
+#include "engine/config.h"
+
+using grm::engine::KVCache;
+using grm::engine::ModelConfig;
+using grm::engine::Transformer;
+using nlohmann::json;
+
+namespace {
+
+std::string config_path(const std::string& name) { return std::string(GRM_TEST_DATA) + "/configs/" + name; }
+
+std::shared_ptr<Transformer> make_model(const std::string& config, c10::ScalarType dtype, uint64_t seed = 7) {
+  auto m = std::make_shared<Transformer>(ModelConfig::load(config_path(config)), dtype);
+  m->init_random(seed, 0.1);  // larger than 0.02 so attention is far from uniform
+  return m;
+}
+
+torch::Tensor random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return torch::randint(vocab, {n}, gen, torch::kLong);
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat) - b.to(torch::kFloat)).abs().max().item<double>();
+}
+
+// Logits of the full sequence computed by forward() (no cache), [T, V].
+torch::Tensor reference(Transformer& m, const torch::Tensor& seq) {
+  torch::NoGradGuard g;
+  return m.forward(seq.view({1, -1}))[0];
+}
+
+struct Param {
+  const char* config;
+  c10::ScalarType dtype;
+  double tol;  // absolute for float32; relative to max |reference logit| (at least 1) for bfloat16
+};
+
+double error(const Param& p, const torch::Tensor& got, const torch::Tensor& ref) {
+  const double d = max_diff(got, ref);
+  if (p.dtype == torch::kFloat) return d;
+  return d / std::max(1.0, ref.abs().max().item<double>());
+}
+
+class ModelParity : public ::testing::TestWithParam<Param> {};
+
+}  // namespace
+
+TEST(ModelConfig, ParsesTinyConfigs) {
+  const ModelConfig l = ModelConfig::load(config_path("tiny-llama.json"));
+  EXPECT_EQ(l.arch, grm::engine::Arch::Llama);
+  EXPECT_EQ(l.head_dim, 16);
+  EXPECT_EQ(l.num_key_value_heads, 2);
+  EXPECT_FALSE(l.attention_bias);
+  EXPECT_FALSE(l.tie_word_embeddings);
+  EXPECT_EQ(l.eos_token_ids, (std::vector<int64_t>{256}));
+  EXPECT_FALSE(l.bos_token_id.has_value());
+  const ModelConfig q = ModelConfig::load(config_path("tiny-qwen2.json"));
+  EXPECT_EQ(q.arch, grm::engine::Arch::Qwen2);
+  EXPECT_TRUE(q.attention_bias);
+  EXPECT_TRUE(q.tie_word_embeddings);
+  EXPECT_EQ(q.num_kv_groups(), 4);
+  EXPECT_EQ(q.torch_dtype, "bfloat16");
+  // Round trip keeps unknown keys.
+  json j = q.to_json();
+  EXPECT_EQ(j["use_sliding_window"], false);
+  const ModelConfig q2 = ModelConfig::from_json(j, "round-trip");
+  EXPECT_EQ(q2.to_json(), j);
+}
+
+TEST(ModelConfig, ValidationErrorsNameFileAndField) {
+  const json base = ModelConfig::load(config_path("tiny-llama.json")).to_json();
+  auto expect_error = [&](json j, const std::string& field) {
+    try {
+      ModelConfig::from_json(j, "some/config.json");
+      ADD_FAILURE() << "no error for " << field;
+    } catch (const grm::Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("some/config.json"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(field), std::string::npos) << msg;
+    }
+  };
+  json j = base; j.erase("hidden_size"); expect_error(j, "hidden_size");
+  j = base; j["num_key_value_heads"] = 3; expect_error(j, "num_key_value_heads");
+  j = base; j["architectures"] = {"GPT2LMHeadModel"}; expect_error(j, "architectures");
+  j = base; j["eos_token_id"] = 300; expect_error(j, "eos_token_id");
+  j = base; j["vocab_size"] = "300"; expect_error(j, "vocab_size");
+  j = base; j["rms_norm_eps"] = 0; expect_error(j, "rms_norm_eps");
+  j = base; j["head_dim"] = 15; expect_error(j, "head_dim");
+  j = base; j["torch_dtype"] = "int8"; expect_error(j, "torch_dtype");
+  j = base; j["hidden_act"] = "relu"; expect_error(j, "hidden_act");
+  j = base; j["rope_scaling"] = {{"rope_type", "yarn"}}; expect_error(j, "rope_scaling");
+  j = base; j["tie_word_embeddings"] = 1; expect_error(j, "tie_word_embeddings");
+  j = base; j["eos_token_id"] = {1, 2}; j["head_dim"] = 32;
+  EXPECT_EQ(ModelConfig::from_json(j).eos_token_ids.size(), 2u);  // explicit head_dim ≠ hidden/heads is fine
+  EXPECT_THROW(ModelConfig::load(config_path("does-not-exist.json")), grm::Error);
+}
+
+TEST(Model, ParameterNamesFollowHuggingFace) {
+  auto llama = make_model("tiny-llama.json", torch::kFloat);
+  auto qwen = make_model("tiny-qwen2.json", torch::kFloat);
+  std::set<std::string> ln, qn;
+  for (auto& [n, p] : llama->named_weights()) ln.insert(n);
+  for (auto& [n, p] : qwen->named_weights()) qn.insert(n);
+  for (const char* n : {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+                        "model.layers.1.self_attn.o_proj.weight", "model.layers.1.mlp.gate_proj.weight",
+                        "model.layers.0.mlp.down_proj.weight", "model.layers.0.input_layernorm.weight",
+                        "model.layers.1.post_attention_layernorm.weight", "model.norm.weight"}) {
+    EXPECT_TRUE(ln.count(n)) << n;
+    EXPECT_TRUE(qn.count(n)) << n;
+  }
+  EXPECT_TRUE(ln.count("lm_head.weight"));
+  EXPECT_FALSE(qn.count("lm_head.weight"));
+  EXPECT_FALSE(ln.count("model.layers.0.self_attn.q_proj.bias"));
+  EXPECT_TRUE(qn.count("model.layers.0.self_attn.v_proj.bias"));
+  EXPECT_FALSE(qn.count("model.layers.0.self_attn.o_proj.bias"));
+  EXPECT_EQ(ln.size(), 1 + 2 * 9 + 1 + 1u);
+  EXPECT_EQ(qn.size(), 1 + 2 * 12 + 1u);
+}
+
+TEST(Model, InitIsDeterministic) {
+  auto a = make_model("tiny-llama.json", torch::kFloat, 1);
+  auto b = make_model("tiny-llama.json", torch::kFloat, 1);
+  auto c = make_model("tiny-llama.json", torch::kFloat, 2);
+  auto bf = make_model("tiny-llama.json", torch::kBFloat16, 1);
+  auto wa = a->named_weights(), wb = b->named_weights(), wc = c->named_weights(), wf = bf->named_weights();
+  for (size_t i = 0; i < wa.size(); ++i) {
+    EXPECT_TRUE(torch::equal(wa[i].second, wb[i].second)) << wa[i].first;
+    EXPECT_TRUE(torch::equal(wa[i].second.to(torch::kBFloat16), wf[i].second)) << wa[i].first;
+  }
+  EXPECT_FALSE(torch::equal(wa[0].second, wc[0].second));
+}
+
+TEST(Model, ForwardIsDifferentiable) {
+  auto m = make_model("tiny-qwen2.json", torch::kFloat);
+  const auto tokens = random_tokens(10, 300, 3).view({2, 5});
+  const auto logits = m->forward(tokens);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 5, 300}));
+  auto loss = torch::nn::functional::cross_entropy(logits.view({-1, 300}), tokens.view({-1}));
+  loss.backward();
+  for (auto& [n, p] : m->named_weights()) {
+    ASSERT_TRUE(p.grad().defined()) << n;
+    EXPECT_GT(p.grad().abs().sum().item<double>(), 0.0) << n;
+  }
+  EXPECT_THROW(m->forward(torch::full({1, 2}, 300, torch::kLong)), grm::Error);
+  EXPECT_THROW(m->forward(torch::zeros({1, 2}, torch::kInt)), grm::Error);
+}
+
+TEST(Model, RightPaddingOnlyAffectsLaterPositions) {
+  auto m = make_model("tiny-llama.json", torch::kFloat);
+  const auto seq = random_tokens(9, 300, 4);
+  torch::NoGradGuard g;
+  auto padded = torch::zeros({2, 14}, torch::kLong);
+  padded[0].narrow(0, 0, 9).copy_(seq);
+  padded[1].copy_(random_tokens(14, 300, 5));
+  const auto logits = m->forward(padded);
+  EXPECT_LT(max_diff(logits[0].narrow(0, 0, 9), reference(*m, seq)), 1e-5);
+}
+
+TEST_P(ModelParity, IncrementalDecodingMatchesForward) {
+  const Param p = GetParam();
+  auto m = make_model(p.config, p.dtype);
+  const auto seq = random_tokens(20, 300, 11);
+  const auto ref = reference(*m, seq);
+  KVCache cache = m->make_cache(2, 32);
+  const auto first = m->prefill(seq.narrow(0, 0, 6).view({1, 6}), {6}, cache, {1});
+  EXPECT_EQ(first.scalar_type(), torch::kFloat);
+  EXPECT_LT(error(p, first[0], ref[5]), p.tol);
+  EXPECT_EQ(cache.length(1), 6);
+  for (int64_t t = 6; t < 20; ++t) {
+    const auto step = m->decode(seq.narrow(0, t, 1), cache, {1});
+    ASSERT_EQ(step.sizes(), (std::vector<int64_t>{1, 300}));
+    EXPECT_LT(error(p, step[0], ref[t]), p.tol) << "position " << t;
+  }
+  EXPECT_EQ(cache.length(1), 20);
+  EXPECT_EQ(cache.length(0), 0);
+}
+
+TEST_P(ModelParity, Batch32OfDifferentLengthsMatchesSingles) {
+  const Param p = GetParam();
+  auto m = make_model(p.config, p.dtype);
+  const int64_t B = 32, steps = 3;
+  std::vector<torch::Tensor> seqs;
+  std::vector<int64_t> lengths;
+  int64_t T = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    lengths.push_back(1 + (b * 7) % 23);
+    seqs.push_back(random_tokens(lengths.back() + steps, 300, 100 + static_cast<uint64_t>(b)));
+    T = std::max(T, lengths.back());
+  }
+  auto batch = torch::zeros({B, T}, torch::kLong);
+  for (int64_t b = 0; b < B; ++b) batch[b].narrow(0, 0, lengths[b]).copy_(seqs[b].narrow(0, 0, lengths[b]));
+  // Contiguous slots (cache read in place), except decode step 1 which lists them reversed (gathered reads).
+  std::vector<int> slots;
+  for (int b = 0; b < B; ++b) slots.push_back(b);
+  KVCache cache = m->make_cache(B, 32);
+  auto out = m->prefill(batch, lengths, cache, slots);
+  for (int64_t b = 0; b < B; ++b)
+    EXPECT_LT(error(p, out[b], reference(*m, seqs[b]).select(0, lengths[b] - 1)), p.tol) << b;
+  for (int64_t s = 0; s < steps; ++s) {
+    std::vector<int64_t> toks;
+    for (int64_t b = 0; b < B; ++b) toks.push_back(seqs[b][lengths[b] + s].item<int64_t>());
+    std::vector<int> order = slots;
+    if (s == 1) std::reverse(order.begin(), order.end());  // non-contiguous slot list
+    std::vector<int64_t> ordered_toks;
+    for (int slot : order) ordered_toks.push_back(toks[static_cast<size_t>(slot)]);
+    out = m->decode(torch::tensor(ordered_toks, torch::kLong), cache, order);
+    for (size_t i = 0; i < order.size(); ++i) {
+      const int b = order[i];
+      EXPECT_LT(error(p, out[static_cast<int64_t>(i)], reference(*m, seqs[b]).select(0, lengths[b] + s)), p.tol)
+          << "row " << b << " step " << s;
+    }
+  }
+}
+
+TEST_P(ModelParity, ForkedPrefixMatchesSeparateComputation) {
+  const Param p = GetParam();
+  auto m = make_model(p.config, p.dtype);
+  const auto prefix = random_tokens(9, 300, 21);
+  KVCache cache = m->make_cache(6, 16);
+  m->prefill(prefix.view({1, -1}), {9}, cache, {0});
+  cache.fork(0, {2, 3, 4, 5});
+  const auto next = torch::tensor(std::vector<int64_t>{5, 77, 123, 299}, torch::kLong);
+  const auto after = torch::tensor(std::vector<int64_t>{1, 2, 3, 4}, torch::kLong);
+  const auto first = m->decode(next, cache, {2, 3, 4, 5});
+  const auto second = m->decode(after, cache, {2, 3, 4, 5});
+  for (int64_t i = 0; i < 4; ++i) {
+    const auto full = torch::cat({prefix, next.narrow(0, i, 1), after.narrow(0, i, 1)});
+    const auto ref = reference(*m, full);
+    EXPECT_LT(error(p, first[i], ref[9]), p.tol) << i;
+    EXPECT_LT(error(p, second[i], ref[10]), p.tol) << i;
+  }
+  EXPECT_EQ(cache.length(0), 9);
+  EXPECT_EQ(cache.length(5), 11);
+}
+
+TEST_P(ModelParity, ExtendAppendsSuffixesAfterPrefix) {
+  const Param p = GetParam();
+  auto m = make_model(p.config, p.dtype);
+  const auto prefix = random_tokens(5, 300, 31);
+  const auto s0 = random_tokens(4, 300, 32), s1 = random_tokens(2, 300, 33);
+  KVCache cache = m->make_cache(3, 16);
+  m->prefill(prefix.view({1, -1}), {5}, cache, {0});
+  cache.fork(0, {1, 2});
+  auto suffixes = torch::zeros({2, 4}, torch::kLong);
+  suffixes[0].copy_(s0);
+  suffixes[1].narrow(0, 0, 2).copy_(s1);
+  const auto out = m->extend(suffixes, {4, 2}, cache, {2, 1});
+  EXPECT_LT(error(p, out[0], reference(*m, torch::cat({prefix, s0}))[8]), p.tol);
+  EXPECT_LT(error(p, out[1], reference(*m, torch::cat({prefix, s1}))[6]), p.tol);
+  EXPECT_EQ(cache.lengths(), (std::vector<int64_t>{5, 7, 9}));
+  // Decoding continues correctly after a padded extend (the padded rows wrote nothing).
+  const auto d = m->decode(torch::tensor(std::vector<int64_t>{42}, torch::kLong), cache, {1});
+  const auto full = torch::cat({prefix, s1, torch::tensor(std::vector<int64_t>{42}, torch::kLong)});
+  EXPECT_LT(error(p, d[0], reference(*m, full)[7]), p.tol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Model, ModelParity,
+                         ::testing::Values(Param{"tiny-llama.json", torch::kFloat, 1e-4},
+                                           Param{"tiny-qwen2.json", torch::kFloat, 1e-4},
+                                           Param{"tiny-llama.json", torch::kBFloat16, 3e-2},
+                                           Param{"tiny-qwen2.json", torch::kBFloat16, 3e-2}),
+                         [](const auto& info) {
+                           std::string n = info.param.config;
+                           n = n.substr(5, n.find('.') - 5);
+                           return n + (info.param.dtype == torch::kFloat ? "_f32" : "_bf16");
+                         });
+
+TEST(Model, SlidingWindowMatchesForward) {
+  json j = ModelConfig::load(config_path("tiny-llama.json")).to_json();
+  j["architectures"] = {"MistralForCausalLM"};
+  j["sliding_window"] = 4;
+  Transformer m(ModelConfig::from_json(j), torch::kFloat);
+  m.init_random(5, 0.1);
+  const auto seq = random_tokens(12, 300, 6);
+  const auto ref = reference(m, seq);
+  Transformer full(ModelConfig::load(config_path("tiny-llama.json")), torch::kFloat);
+  full.init_random(5, 0.1);
+  EXPECT_GT(max_diff(ref[11], reference(full, seq)[11]), 1e-3);  // the window matters
+  EXPECT_LT(max_diff(ref[3], reference(full, seq)[3]), 1e-5);     // ... only beyond its size
+  KVCache cache = m.make_cache(1, 12);
+  m.prefill(seq.narrow(0, 0, 7).view({1, 7}), {7}, cache, {0});
+  for (int64_t t = 7; t < 12; ++t)
+    EXPECT_LT(max_diff(m.decode(seq.narrow(0, t, 1), cache, {0})[0], ref[t]), 1e-4);
+}
+
+TEST(Model, CachedCallsRejectBadArguments) {
+  auto m = make_model("tiny-llama.json", torch::kFloat);
+  KVCache cache = m->make_cache(2, 4);
+  const auto toks = torch::zeros({2, 3}, torch::kLong);
+  EXPECT_THROW(m->prefill(toks, {3}, cache, {0, 1}), grm::Error);        // lengths size
+  EXPECT_THROW(m->prefill(toks, {3, 4}, cache, {0, 1}), grm::Error);     // length > T
+  EXPECT_THROW(m->prefill(toks, {3, 3}, cache, {0, 0}), grm::Error);     // duplicate slot
+  EXPECT_THROW(m->prefill(toks, {3, 3}, cache, {0, 2}), grm::Error);     // slot range
+  m->prefill(toks, {3, 3}, cache, {0, 1});
+  m->decode(torch::zeros({2}, torch::kLong), cache, {0, 1});
+  EXPECT_THROW(m->decode(torch::zeros({2}, torch::kLong), cache, {0, 1}), grm::Error);  // capacity
+  KVCache bf = KVCache::create(m->config(), 1, 4, torch::kBFloat16);
+  EXPECT_THROW(m->prefill(toks.narrow(0, 0, 1), {3}, bf, {0}), grm::Error);  // dtype mismatch
+  EXPECT_THROW(m->decode(torch::full({1}, 300, torch::kLong), cache, {0}), grm::Error);
+}

@@ -15,12 +15,14 @@ struct SamplingParams {
   uint64_t seed = 0;
 };
 
-// One prompt and how many completions of it are wanted. Completion j of a request uses the seed
-// derive_seed(params.seed, j) (core/rng.h), so it can be reproduced alone.
+// One prompt and how many completions of it are wanted. Completion i of a request is sample
+// j = first_index + i and uses the seed derive_seed(params.seed, j) (core/rng.h), so any sample can be
+// reproduced alone ({n = 1, first_index = j}) and k samples can be drawn in rounds.
 struct GenerationRequest {
   std::string prompt;
   int n = 1;
   SamplingParams params;
+  int first_index = 0;
 };
 
 struct Completion {

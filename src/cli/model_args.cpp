@@ -1,0 +1,48 @@
+#include "cli/model_args.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.h"
+#include "engine/weights.h"
+
+namespace grm::cli {
+
+namespace fs = std::filesystem;
+
+std::string default_model_dir() {
+  if (const char* env = std::getenv("GRM_MODEL"); env && *env) return env;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const fs::path& p : {exe.parent_path() / ".." / "models" / "grm-tiny", exe.parent_path() / "models" / "grm-tiny"})
+      if (fs::exists(p / "config.json", ec)) return fs::weakly_canonical(p, ec).string();
+  }
+  return (fs::path(GRM_SOURCE_DIR) / "models" / "grm-tiny").string();
+}
+
+void add_model_options(CLI::App* sub, ModelArgs& args) {
+  sub->add_option("--model", args.model, "Model directory (config.json, model.safetensors, tokenizer.json); "
+                                         "default: the bundled models/grm-tiny or $GRM_MODEL");
+  sub->add_option("--dtype", args.dtype, "Compute dtype: bf16 (fast on AMX/AVX-512 CPUs) or f32")->capture_default_str();
+  sub->add_option("--threads", args.threads, "Intra-op threads (0: libtorch default)")->capture_default_str();
+  sub->add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str()->check(CLI::Range(1, 4096));
+}
+
+std::unique_ptr<engine::LocalGenerator> open_generator(const ModelArgs& args) {
+  const std::string dir = args.model.empty() ? default_model_dir() : args.model;
+  std::error_code ec;
+  if (!fs::exists(fs::path(dir) / "config.json", ec)) {
+    if (args.model.empty())
+      throw Error("the bundled model is missing: " + dir + "/config.json not found (build it with `make model`, "
+                  "or pass --model DIR / set GRM_MODEL)");
+    throw Error(dir + ": not a model directory (no config.json)");
+  }
+  engine::EngineOptions opt;
+  opt.dtype = engine::dtype_from_name(args.dtype);
+  opt.threads = args.threads;
+  opt.max_batch = args.max_batch;
+  return engine::LocalGenerator::open(dir, opt);
+}
+
+}  // namespace grm::cli

@@ -1,0 +1,24 @@
+// Options shared by the commands that run a model (--model, --dtype, --threads, --max-batch).
+#pragma once
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/local_generator.h"
+
+namespace grm::cli {
+
+struct ModelArgs {
+  std::string model;  // empty: the bundled default
+  std::string dtype = "bf16";
+  int threads = 0;
+  int max_batch = 64;
+};
+
+// The bundled model: $GRM_MODEL, else models/grm-tiny next to the executable's parent, else in the source tree.
+std::string default_model_dir();
+void add_model_options(CLI::App* sub, ModelArgs& args);
+std::unique_ptr<engine::LocalGenerator> open_generator(const ModelArgs& args);
+
+}  // namespace grm::cli

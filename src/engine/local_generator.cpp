@@ -1,0 +1,231 @@
+#include "engine/local_generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "engine/sampler.h"
+#include "engine/weights.h"
+
+namespace grm::engine {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+struct LocalGenerator::Sequence {
+  size_t request = 0;
+  int index = 0;   // completion index j within its request
+  int prompt = 0;  // index into the distinct prompts
+  const SamplingParams* params = nullptr;
+  Rng rng{0};
+  std::vector<int> tokens;  // generated ids
+  std::string text;
+  bool done = false;
+  std::string finish;
+  int next_token = -1;  // sampled, not yet fed to the model
+};
+
+LocalGenerator::LocalGenerator(std::shared_ptr<Transformer> model, std::shared_ptr<const Tokenizer> tokenizer,
+                               EngineOptions options)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {
+  if (!model_ || !tokenizer_) throw Error("LocalGenerator needs a model and a tokenizer");
+  if (options_.max_batch < 1) throw Error("max_batch must be at least 1");
+  if (options_.threads > 0) at::set_num_threads(options_.threads);
+  const auto& cfg = model_->config();
+  eos_ids_ = cfg.eos_token_ids;
+  if (eos_ids_.empty())
+    if (auto e = tokenizer_->eos_id()) eos_ids_.push_back(*e);
+  // Llama-2 / Mistral ("<s>"), Gemma ("<bos>") and Llama-3 ("<|begin_of_text|>") expect a BOS token;
+  // Qwen2 names "<|endoftext|>" as bos_token_id but never prepends it.
+  bool wants_bos = false;
+  if (cfg.bos_token_id && *cfg.bos_token_id >= 0 && *cfg.bos_token_id < tokenizer_->vocab_size()) {
+    const std::string bos = tokenizer_->token_bytes(static_cast<int>(*cfg.bos_token_id));
+    wants_bos = bos == "<s>" || bos == "<bos>" || bos == "<|begin_of_text|>";
+  }
+  add_bos_ = options_.add_bos.value_or(wants_bos);
+  if (tokenizer_->vocab_size() > cfg.vocab_size)
+    throw Error("tokenizer has " + std::to_string(tokenizer_->vocab_size()) + " tokens but the model's vocab_size is " +
+                std::to_string(cfg.vocab_size));
+}
+
+std::unique_ptr<LocalGenerator> LocalGenerator::open(const std::string& dir, EngineOptions options) {
+  auto model = load_model(dir, options.dtype);
+  model->eval();
+  std::shared_ptr<const Tokenizer> tok = Tokenizer::load(dir);
+  return std::make_unique<LocalGenerator>(std::move(model), std::move(tok), options);
+}
+
+std::vector<int> LocalGenerator::encode_prompt(const std::string& prompt) const {
+  std::vector<int> ids;
+  if (add_bos_ && model_->config().bos_token_id) ids.push_back(static_cast<int>(*model_->config().bos_token_id));
+  const auto body = tokenizer_->encode(prompt);
+  ids.insert(ids.end(), body.begin(), body.end());
+  if (ids.empty()) throw Error("empty prompt");
+  return ids;
+}
+
+std::vector<std::vector<Completion>> LocalGenerator::generate(const std::vector<GenerationRequest>& requests) {
+  // Distinct prompts, tokenized once.
+  std::map<std::string, int> prompt_index;
+  std::vector<std::vector<int>> prompt_tokens;
+  std::vector<Sequence> seqs;
+  const int64_t context = model_->config().max_position_embeddings;
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const auto& req = requests[r];
+    if (req.n < 0) throw Error("request " + std::to_string(r) + ": n must be >= 0");
+    if (req.params.max_tokens < 1) throw Error("request " + std::to_string(r) + ": max_tokens must be >= 1");
+    auto [it, inserted] = prompt_index.emplace(req.prompt, static_cast<int>(prompt_tokens.size()));
+    if (inserted) prompt_tokens.push_back(encode_prompt(req.prompt));
+    const auto plen = static_cast<int64_t>(prompt_tokens[static_cast<size_t>(it->second)].size());
+    if (plen + req.params.max_tokens > context)
+      throw Error("request " + std::to_string(r) + ": prompt of " + std::to_string(plen) + " tokens + max_tokens " +
+                  std::to_string(req.params.max_tokens) + " exceeds the model's context of " + std::to_string(context));
+    for (int j = 0; j < req.n; ++j) {
+      Sequence s;
+      s.request = r;
+      s.index = j;
+      s.prompt = it->second;
+      s.params = &req.params;
+      s.rng = Rng(derive_seed(req.params.seed, static_cast<uint64_t>(req.first_index + j)));
+      seqs.push_back(std::move(s));
+    }
+  }
+  // Sequences of the same prompt stay adjacent, so a batch holds few distinct prompts.
+  std::vector<Sequence*> order;
+  for (auto& s : seqs) order.push_back(&s);
+  std::stable_sort(order.begin(), order.end(), [](const Sequence* a, const Sequence* b) { return a->prompt < b->prompt; });
+  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(options_.max_batch)) {
+    const size_t end = std::min(order.size(), start + static_cast<size_t>(options_.max_batch));
+    std::vector<Sequence*> batch(order.begin() + static_cast<long>(start), order.begin() + static_cast<long>(end));
+    run_batch(batch, prompt_tokens);
+  }
+  std::vector<std::vector<Completion>> out(requests.size());
+  for (size_t r = 0; r < requests.size(); ++r) out[r].resize(static_cast<size_t>(requests[r].n));
+  for (const auto& s : seqs) {
+    Completion& c = out[s.request][static_cast<size_t>(s.index)];
+    c.text = s.text;
+    c.prompt_tokens = static_cast<int>(prompt_tokens[static_cast<size_t>(s.prompt)].size());
+    c.completion_tokens = static_cast<int>(s.tokens.size());
+    c.finish_reason = s.finish;
+  }
+  return out;
+}
+
+void LocalGenerator::run_batch(std::vector<Sequence*>& batch, const std::vector<std::vector<int>>& prompt_tokens) {
+  c10::InferenceMode guard;
+  const auto B = static_cast<int64_t>(batch.size());
+  // Distinct prompts of this batch, and the slot that prefills each.
+  std::vector<int> distinct;            // prompt ids
+  std::vector<int> first_slot;          // slot that holds the prefilled prompt
+  std::vector<std::vector<int>> forks;  // other slots of the same prompt
+  std::vector<int> row_of_slot(static_cast<size_t>(B));
+  int64_t max_len = 0, max_new = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const Sequence* s = batch[static_cast<size_t>(b)];
+    if (distinct.empty() || distinct.back() != s->prompt) {
+      distinct.push_back(s->prompt);
+      first_slot.push_back(static_cast<int>(b));
+      forks.emplace_back();
+      max_len = std::max<int64_t>(max_len, static_cast<int64_t>(prompt_tokens[static_cast<size_t>(s->prompt)].size()));
+    } else {
+      forks.back().push_back(static_cast<int>(b));
+    }
+    row_of_slot[static_cast<size_t>(b)] = static_cast<int>(distinct.size() - 1);
+    max_new = std::max<int64_t>(max_new, s->params->max_tokens);
+  }
+  const auto P = static_cast<int64_t>(distinct.size());
+  KVCache cache = model_->make_cache(B, max_len + max_new);
+
+  // Prefill every distinct prompt once, then fork its slot.
+  auto t0 = std::chrono::steady_clock::now();
+  at::Tensor tokens = at::zeros({P, max_len}, at::kLong);
+  std::vector<int64_t> lengths(static_cast<size_t>(P));
+  auto acc = tokens.accessor<int64_t, 2>();
+  for (int64_t p = 0; p < P; ++p) {
+    const auto& ids = prompt_tokens[static_cast<size_t>(distinct[static_cast<size_t>(p)])];
+    lengths[static_cast<size_t>(p)] = static_cast<int64_t>(ids.size());
+    for (size_t t = 0; t < ids.size(); ++t) acc[p][static_cast<int64_t>(t)] = ids[t];
+    stats_.prefill_tokens += static_cast<int64_t>(ids.size());
+  }
+  at::Tensor logits = model_->prefill(tokens, lengths, cache, first_slot).contiguous();
+  for (int64_t p = 0; p < P; ++p)
+    if (!forks[static_cast<size_t>(p)].empty()) cache.fork(first_slot[static_cast<size_t>(p)], forks[static_cast<size_t>(p)]);
+  stats_.prefill_seconds += seconds_since(t0);
+  stats_.sequences += B;
+  for (const Sequence* s : batch)
+    stats_.prompt_tokens_naive += static_cast<int64_t>(prompt_tokens[static_cast<size_t>(s->prompt)].size());
+
+  const int64_t V = logits.size(1);
+  const auto is_eos = [&](int t) { return std::find(eos_ids_.begin(), eos_ids_.end(), t) != eos_ids_.end(); };
+  // Samples from a logits row and records the token; marks the sequence done on eos / stop / length.
+  auto step = [&](Sequence& s, const float* row) {
+    const int t = sample_token(row, V, *s.params, s.rng);
+    if (is_eos(t)) {
+      s.done = true;
+      s.finish = "stop";
+      return;
+    }
+    s.tokens.push_back(t);
+    const size_t before = s.text.size();
+    s.text += tokenizer_->token_bytes(t);
+    for (const auto& stop : s.params->stop) {
+      if (stop.empty()) continue;
+      const size_t from = before >= stop.size() ? before - stop.size() + 1 : 0;
+      const size_t at = s.text.find(stop, from);
+      if (at != std::string::npos) {
+        s.text.resize(at);
+        s.done = true;
+        s.finish = "stop";
+        return;
+      }
+    }
+    if (static_cast<int>(s.tokens.size()) >= s.params->max_tokens) {
+      s.done = true;
+      s.finish = "length";
+      return;
+    }
+    s.next_token = t;
+  };
+  for (int64_t b = 0; b < B; ++b)
+    step(*batch[static_cast<size_t>(b)], logits.data_ptr<float>() + row_of_slot[static_cast<size_t>(b)] * V);
+
+  // Decode. While most slots are live, all slots step together (finished ones are fed a dummy token and
+  // ignored: reading the cache in place beats gathering it); below half, only the live slots step.
+  t0 = std::chrono::steady_clock::now();
+  std::vector<int> all_slots(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) all_slots[static_cast<size_t>(b)] = static_cast<int>(b);
+  for (;;) {
+    std::vector<int> live;
+    for (int64_t b = 0; b < B; ++b)
+      if (!batch[static_cast<size_t>(b)]->done) live.push_back(static_cast<int>(b));
+    if (live.empty()) break;
+    const bool dense = live.size() * 2 >= static_cast<size_t>(B);
+    const std::vector<int>& slots = dense ? all_slots : live;
+    at::Tensor step_tokens = at::zeros({static_cast<int64_t>(slots.size())}, at::kLong);
+    auto st = step_tokens.accessor<int64_t, 1>();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const Sequence* s = batch[static_cast<size_t>(slots[i])];
+      st[static_cast<int64_t>(i)] = s->done ? 0 : s->next_token;
+    }
+    at::Tensor out = model_->decode(step_tokens, cache, slots).contiguous();
+    ++stats_.decode_steps;
+    stats_.decode_tokens += static_cast<int64_t>(live.size());
+    for (size_t i = 0; i < slots.size(); ++i) {
+      Sequence& s = *batch[static_cast<size_t>(slots[i])];
+      if (!s.done) step(s, out.data_ptr<float>() + static_cast<int64_t>(i) * V);
+    }
+  }
+  stats_.decode_seconds += seconds_since(t0);
+}
+
+}  // namespace grm::engine

@@ -1,0 +1,72 @@
+// The in-process Generator: a Transformer + Tokenizer decoding many sequences together with a KV cache.
+//
+// Prefix sharing: within a batch, each distinct prompt is prefilled once into one cache slot and that slot
+// is forked to the other completions of the same prompt; all sequences of all requests then decode in one
+// batch. Requests from many records share batches (up to EngineOptions::max_batch sequences at a time).
+//
+// Seeds: sample j (= first_index + i) of a request uses Rng(derive_seed(params.seed, j)) (core/rng.h), so
+// one sample can be reproduced alone by asking for {n = 1, first_index = j}; the logits it sees are the same up to
+// floating-point rounding of the batched matmuls (exact in float32 for the test models, see tests).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <c10/core/ScalarType.h>
+
+#include "core/generator.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+
+namespace grm::engine {
+
+struct EngineOptions {
+  c10::ScalarType dtype = c10::kBFloat16;  // compute dtype (bf16 uses oneDNN/AMX matmuls on this CPU)
+  int max_batch = 64;                      // sequences decoded together
+  int threads = 0;                         // intra-op threads; 0 keeps libtorch's default
+  std::optional<bool> add_bos;             // default: when the config's bos_token_id is "<s>", "<bos>" or
+                                           // "<|begin_of_text|>" (Llama, Mistral, Gemma; not Qwen2)
+};
+
+struct GenerationStats {
+  int64_t sequences = 0;
+  int64_t prompt_tokens_naive = 0;  // Σ over sequences of their prompt length (no sharing)
+  int64_t prefill_tokens = 0;       // prompt tokens actually computed
+  int64_t decode_tokens = 0;        // tokens produced by decode steps
+  int64_t decode_steps = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+};
+
+class LocalGenerator : public Generator {
+ public:
+  LocalGenerator(std::shared_ptr<Transformer> model, std::shared_ptr<const Tokenizer> tokenizer,
+                 EngineOptions options = {});
+  // Loads DIR (config.json, safetensors, tokenizer.json or tokenizer.model).
+  static std::unique_ptr<LocalGenerator> open(const std::string& dir, EngineOptions options = {});
+
+  std::vector<std::vector<Completion>> generate(const std::vector<GenerationRequest>& requests) override;
+
+  const GenerationStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+  Transformer& model() { return *model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const EngineOptions& options() const { return options_; }
+  // The token ids a prompt becomes (with BOS when the model wants one).
+  std::vector<int> encode_prompt(const std::string& prompt) const;
+
+ private:
+  struct Sequence;
+  void run_batch(std::vector<Sequence*>& batch, const std::vector<std::vector<int>>& prompt_tokens);
+
+  std::shared_ptr<Transformer> model_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  EngineOptions options_;
+  std::vector<int64_t> eos_ids_;
+  bool add_bos_ = false;
+  GenerationStats stats_;
+};
+
+}  // namespace grm::engine

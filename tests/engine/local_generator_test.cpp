@@ -1,0 +1,144 @@
+#include "engine/local_generator.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "engine/config.h"
+
+using namespace grm;
+using namespace grm::engine;
+
+namespace {
+
+// Test double: one token per byte (ids 0..255) and an end token 256.
+class ByteTokenizer : public Tokenizer {
+ public:
+  std::vector<int> encode(std::string_view text) const override {
+    std::vector<int> ids;
+    for (unsigned char c : text) ids.push_back(c);
+    return ids;
+  }
+  std::string token_bytes(int id) const override { return id < 256 ? std::string(1, static_cast<char>(id)) : "<|end|>"; }
+  int vocab_size() const override { return 257; }
+  std::optional<int> bos_id() const override { return std::nullopt; }
+  std::optional<int> eos_id() const override { return 256; }
+  std::optional<int> token_to_id(std::string_view) const override { return std::nullopt; }
+};
+
+std::unique_ptr<LocalGenerator> make_generator(c10::ScalarType dtype = c10::kFloat, int max_batch = 64,
+                                               double std = 0.5) {
+  ModelConfig cfg = ModelConfig::load(std::string(GRM_TEST_DATA) + "/configs/tiny-llama.json");
+  cfg.vocab_size = 257;
+  cfg.eos_token_ids = {256};
+  auto model = std::make_shared<Transformer>(cfg, dtype);
+  model->init_random(3, std);  // a large std gives peaked, varied distributions
+  EngineOptions opt;
+  opt.dtype = dtype;
+  opt.max_batch = max_batch;
+  return std::make_unique<LocalGenerator>(model, std::make_shared<ByteTokenizer>(), opt);
+}
+
+GenerationRequest req(std::string prompt, int n, uint64_t seed, int max_tokens = 12, double t = 1.0) {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.n = n;
+  r.params.temperature = t;
+  r.params.max_tokens = max_tokens;
+  r.params.seed = seed;
+  return r;
+}
+
+}  // namespace
+
+TEST(LocalGenerator, SameSeedSameOutputAndSamplesDiffer) {
+  auto g = make_generator();
+  auto a = g->generate({req("hello judge", 6, 42)});
+  auto b = g->generate({req("hello judge", 6, 42)});
+  ASSERT_EQ(a[0].size(), 6u);
+  std::set<std::string> distinct;
+  for (size_t j = 0; j < 6; ++j) {
+    EXPECT_EQ(a[0][j].text, b[0][j].text);
+    distinct.insert(a[0][j].text);
+  }
+  EXPECT_GT(distinct.size(), 1u) << "sampling at T=1 should vary between samples";
+  auto c = g->generate({req("hello judge", 6, 43)});
+  int same = 0;
+  for (size_t j = 0; j < 6; ++j) same += a[0][j].text == c[0][j].text;
+  EXPECT_LT(same, 6);
+}
+
+TEST(LocalGenerator, AnySampleReproducesAloneAndInsideOtherBatches) {
+  auto g = make_generator();
+  auto full = g->generate({req("abc", 8, 7)});
+  for (int j : {0, 3, 7}) {
+    GenerationRequest one = req("abc", 1, 7);
+    one.first_index = j;
+    // Alone, and mixed with unrelated requests of other lengths.
+    auto alone = g->generate({one});
+    auto mixed = g->generate({req("a much longer prompt here", 5, 1), one, req("x", 3, 2)});
+    EXPECT_EQ(alone[0][0].text, full[0][static_cast<size_t>(j)].text) << j;
+    EXPECT_EQ(mixed[1][0].text, full[0][static_cast<size_t>(j)].text) << j;
+  }
+}
+
+TEST(LocalGenerator, SmallBatchesGiveTheSameResult) {
+  auto big = make_generator(c10::kFloat, 64)->generate({req("p1", 5, 1), req("prompt two", 4, 2)});
+  auto small = make_generator(c10::kFloat, 3)->generate({req("p1", 5, 1), req("prompt two", 4, 2)});
+  for (size_t r = 0; r < 2; ++r)
+    for (size_t j = 0; j < big[r].size(); ++j) EXPECT_EQ(big[r][j].text, small[r][j].text);
+}
+
+TEST(LocalGenerator, PrefixIsPrefilledOncePerDistinctPrompt) {
+  auto g = make_generator();
+  const std::string prompt(100, 'q');
+  g->generate({req(prompt, 8, 1, 4), req("other", 8, 1, 4), req(prompt, 4, 9, 4)});
+  EXPECT_EQ(g->stats().sequences, 20);
+  EXPECT_EQ(g->stats().prefill_tokens, 100 + 5);  // each distinct prompt once
+  EXPECT_EQ(g->stats().prompt_tokens_naive, 12 * 100 + 8 * 5);
+}
+
+TEST(LocalGenerator, GreedyIsDeterministicAcrossSeedsAndMaxTokensHolds) {
+  auto g = make_generator();
+  auto a = g->generate({req("greedy", 3, 1, 10, 0.0)});
+  auto b = g->generate({req("greedy", 1, 99, 10, 0.0)});
+  for (const auto& c : a[0]) {
+    EXPECT_EQ(c.text, b[0][0].text);
+    EXPECT_LE(c.completion_tokens, 10);
+    if (c.finish_reason == "length") EXPECT_EQ(c.completion_tokens, 10);
+  }
+}
+
+TEST(LocalGenerator, StopStringsCutTheText) {
+  auto g = make_generator();
+  auto free_run = g->generate({req("stop test", 1, 5, 30, 0.0)})[0][0];
+  ASSERT_GE(free_run.text.size(), 4u);
+  GenerationRequest r = req("stop test", 1, 5, 30, 0.0);
+  r.params.stop = {free_run.text.substr(2, 2)};
+  auto cut = g->generate({r})[0][0];
+  EXPECT_EQ(cut.finish_reason, "stop");
+  EXPECT_EQ(cut.text, free_run.text.substr(0, free_run.text.find(r.params.stop[0])));
+}
+
+TEST(LocalGenerator, TopKOneIsGreedy) {
+  auto g = make_generator();
+  GenerationRequest r = req("topk", 4, 11, 10, 1.5);
+  r.params.top_k = 1;
+  auto greedy = g->generate({req("topk", 1, 0, 10, 0.0)})[0][0].text;
+  for (const auto& c : g->generate({r})[0]) EXPECT_EQ(c.text, greedy);
+  r.params.top_k = 0;
+  r.params.top_p = 1e-9;  // nucleus of one token
+  for (const auto& c : g->generate({r})[0]) EXPECT_EQ(c.text, greedy);
+}
+
+TEST(LocalGenerator, ContextOverflowIsAClearError) {
+  auto g = make_generator();
+  GenerationRequest r = req("x", 1, 0, 1 << 20);
+  EXPECT_THROW(g->generate({r}), Error);
+}
+
+TEST(LocalGenerator, Bf16RunsAndIsDeterministic) {
+  auto g = make_generator(c10::kBFloat16);
+  auto a = g->generate({req("bf16 prompt", 4, 3)});
+  auto b = g->generate({req("bf16 prompt", 4, 3)});
+  for (size_t j = 0; j < 4; ++j) EXPECT_EQ(a[0][j].text, b[0][j].text);
+}

@@ -1,0 +1,216 @@
+#include "its/scorer.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+using namespace grm;
+
+namespace {
+
+// Responses are written "quality=Q". The fake judge reads the shown responses back out of the prompt and
+// scores each Q + bias(position) (clamped to 1..10), plus optional seeded noise; every `invalid_every`-th
+// sample (by sample index) is unparseable.
+class FakeJudge : public Generator {
+ public:
+  int position_bonus = 0;  // added to the response shown first
+  int noise = 0;           // ± uniform noise from the sample's seed
+  int invalid_every = 0;
+  int calls = 0;
+  int64_t completions = 0;
+
+  std::vector<std::vector<Completion>> generate(const std::vector<GenerationRequest>& reqs) override {
+    ++calls;
+    std::vector<std::vector<Completion>> out;
+    for (const auto& r : reqs) {
+      std::vector<int> q;
+      size_t pos = 0;
+      while ((pos = r.prompt.find("quality=", pos)) != std::string::npos) {
+        q.push_back(std::stoi(r.prompt.substr(pos + 8)));
+        pos += 8;
+      }
+      out.emplace_back();
+      for (int i = 0; i < r.n; ++i) {
+        const int j = r.first_index + i;
+        ++completions;
+        Rng rng(derive_seed(r.params.seed, static_cast<uint64_t>(j)));
+        Completion c;
+        if (invalid_every > 0 && j % invalid_every == invalid_every - 1) {
+          c.text = "I cannot decide.";
+        } else {
+          std::string scores;
+          for (size_t p = 0; p < q.size(); ++p) {
+            int s = q[p] + (p == 0 ? position_bonus : 0);
+            if (noise) s += static_cast<int>(rng.below(2 * noise + 1)) - noise;
+            s = std::clamp(s, 1, 10);
+            scores += (p ? ", " : "") + std::to_string(s);
+          }
+          c.text = "Specific Criteria: Quality (Weight: 100%)\nAnalysis: read the qualities.\nScores: \\boxed{" + scores + "}";
+        }
+        out.back().push_back(c);
+      }
+    }
+    return out;
+  }
+};
+
+class FakeMeta : public MetaScorer {
+ public:
+  std::vector<double> score(const std::vector<MetaInput>& in) override {
+    std::vector<double> s;
+    for (const auto& x : in) s.push_back(static_cast<double>(std::hash<std::string>{}(x.prompt + x.judgment) % 1000));
+    return s;
+  }
+};
+
+Record rec(std::vector<int> qualities, std::string query = "which is better?") {
+  Record r;
+  r.id = query;
+  r.conversation = Conversation::from_query(std::move(query));
+  for (int q : qualities) r.responses.push_back("quality=" + std::to_string(q));
+  return r;
+}
+
+ScorerOptions opts(int k, ScheduleKind kind = ScheduleKind::Balanced) {
+  ScorerOptions o;
+  o.k = k;
+  o.schedule = kind;
+  return o;
+}
+
+}  // namespace
+
+TEST(Scorer, MapBackIsRightForEverySchedule) {
+  for (auto kind : {ScheduleKind::Balanced, ScheduleKind::Random, ScheduleKind::Identity}) {
+    FakeJudge judge;
+    Scorer scorer(judge, Template::builtin("compact"), opts(6, kind));
+    const auto rewards = scorer.score({rec({3, 9, 5}), rec({7, 2})});
+    EXPECT_EQ(rewards[0].rewards, (std::vector<double>{18, 54, 30})) << to_string(kind);
+    EXPECT_EQ(rewards[0].best, 1);
+    EXPECT_EQ(rewards[1].rewards, (std::vector<double>{42, 12}));
+    for (const auto& s : rewards[0].samples) {
+      EXPECT_TRUE(s.judgment.valid);
+      EXPECT_EQ(s.judgment.scores, (std::vector<int>{3, 9, 5}));  // original order in every sample
+      EXPECT_EQ(s.judgment.principles.at(0).text, "Quality");
+    }
+  }
+}
+
+TEST(Scorer, BalancedScheduleCancelsPositionBias) {
+  FakeJudge judge;
+  judge.position_bonus = 1;  // the first shown response gets +1
+  Scorer balanced(judge, Template::builtin("compact"), opts(6));
+  auto r = balanced.score({rec({4, 4, 4})})[0];
+  EXPECT_EQ(r.rewards, (std::vector<double>{26, 26, 26}));  // 6·4 + 2 visits to position 0 each
+  Scorer identity(judge, Template::builtin("compact"), opts(6, ScheduleKind::Identity));
+  r = identity.score({rec({4, 4, 4})})[0];
+  EXPECT_EQ(r.rewards, (std::vector<double>{30, 24, 24}));
+}
+
+TEST(Scorer, AbstentionsAreCounted) {
+  FakeJudge judge;
+  judge.invalid_every = 4;
+  Scorer scorer(judge, Template::builtin("compact"), opts(8));
+  auto r = scorer.score({rec({2, 8})})[0];
+  EXPECT_EQ(r.abstentions, 2);  // samples 3 and 7
+  EXPECT_EQ(r.valid_samples, 6);
+  EXPECT_EQ(r.rewards, (std::vector<double>{12, 48}));
+  EXPECT_FALSE(r.samples[3].judgment.valid);
+  EXPECT_EQ(r.samples[3].judgment.error, "no boxed scores");
+}
+
+TEST(Scorer, ManyRecordsShareOneGenerationCall) {
+  FakeJudge judge;
+  Scorer scorer(judge, Template::builtin("compact"), opts(8));
+  std::vector<Record> records;
+  for (int i = 0; i < 50; ++i) records.push_back(rec({1 + i % 10, 5}, "q" + std::to_string(i)));
+  auto rewards = scorer.score(records);
+  EXPECT_EQ(judge.calls, 1);
+  EXPECT_EQ(judge.completions, 400);
+  EXPECT_EQ(rewards.size(), 50u);
+}
+
+TEST(Scorer, SingleResponseRewardIsTheSummedScore) {
+  FakeJudge judge;
+  Scorer scorer(judge, Template::builtin("single-binary"), opts(5));
+  auto r = scorer.score({rec({1})})[0];
+  EXPECT_EQ(r.rewards, (std::vector<double>{5}));
+  EXPECT_EQ(r.best, 0);
+}
+
+TEST(Scorer, MetaKeepsExactlyKMeta) {
+  FakeJudge judge;
+  judge.noise = 3;
+  FakeMeta meta;
+  ScorerOptions o = opts(8);
+  o.aggregate = Aggregate::Meta;
+  Scorer scorer(judge, Template::builtin("compact"), o, &meta);
+  auto r = scorer.score({rec({3, 7})})[0];
+  EXPECT_EQ(r.kept, 4);
+  int with_meta = 0;
+  for (const auto& s : r.samples) with_meta += s.meta.has_value();
+  EXPECT_EQ(with_meta, 8);
+  o.k_meta = 3;
+  EXPECT_EQ(Scorer(judge, Template::builtin("compact"), o, &meta).score({rec({3, 7})})[0].kept, 3);
+}
+
+TEST(Scorer, MetaWithoutMetaModelOrWithEarlyStopIsAnError) {
+  FakeJudge judge;
+  ScorerOptions o = opts(8);
+  o.aggregate = Aggregate::Meta;
+  EXPECT_THROW(Scorer(judge, Template::builtin("compact"), o), Error);
+  FakeMeta meta;
+  o.early_stop = true;
+  EXPECT_THROW(Scorer(judge, Template::builtin("compact"), o, &meta), Error);
+}
+
+// Early stop must decide exactly as full k does, over many randomized vote streams, and save samples on
+// lopsided ones.
+TEST(Scorer, EarlyStopDecidesLikeFullK) {
+  FakeJudge judge;
+  judge.noise = 4;
+  judge.invalid_every = 7;
+  std::vector<Record> records;
+  Rng rng(5);
+  for (int i = 0; i < 400; ++i) {
+    const int n = 2 + static_cast<int>(rng.below(3));
+    std::vector<int> q;
+    for (int j = 0; j < n; ++j) q.push_back(1 + static_cast<int>(rng.below(10)));
+    records.push_back(rec(q, "q" + std::to_string(i)));
+  }
+  ScorerOptions o = opts(32, ScheduleKind::Random);
+  auto full = Scorer(judge, Template::builtin("compact"), o).score(records);
+  o.early_stop = true;
+  auto early = Scorer(judge, Template::builtin("compact"), o).score(records);
+  int64_t used = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(early[i].best, full[i].best) << i;
+    EXPECT_LE(early[i].samples_used, 32);
+    used += early[i].samples_used;
+    EXPECT_EQ(full[i].samples_used, 32);
+  }
+  EXPECT_LT(used, static_cast<int64_t>(records.size()) * 32) << "some records should stop early";
+}
+
+TEST(Scorer, EarlyStopOnALopsidedRecordUsesTheFirstProvableRound) {
+  // Scores 1 vs 10 every sample: after u samples the gap is 9u and the rest can close 9(32-u), so the
+  // decision is proven once 9u > 9(32-u), i.e. u > 16 → after the round ending at 20.
+  FakeJudge judge;
+  ScorerOptions o = opts(32);
+  o.early_stop = true;
+  auto r = Scorer(judge, Template::builtin("compact"), o).score({rec({1, 10}), rec({5, 5})});
+  EXPECT_EQ(r[0].samples_used, 20);
+  EXPECT_EQ(r[0].best, 1);
+  EXPECT_EQ(r[1].samples_used, 32);  // a tie never stops early
+}
+
+TEST(Scorer, SameSeedSameResultWhereverTheRecordIs) {
+  FakeJudge judge;
+  judge.noise = 2;
+  Scorer scorer(judge, Template::builtin("compact"), opts(8, ScheduleKind::Random));
+  auto a = scorer.score({rec({5, 6}, "x"), rec({4, 4}, "y")});
+  auto b = scorer.score({rec({4, 4}, "y")});
+  EXPECT_EQ(a[1].rewards, b[0].rewards);
+  EXPECT_EQ(a[1].best, b[0].best);
+}

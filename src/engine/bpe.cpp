@@ -1,0 +1,525 @@
+// Byte-level BPE: tokenizer.json loading/saving, added-token matching, merging with a word cache.
+#include "engine/bpe.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <queue>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/error.h"
+
+namespace grm::engine {
+
+namespace {
+
+uint64_t pair_key(int a, int b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
+
+// Leftmost-longest literal matching of a set of added tokens.
+struct AddedMatcher {
+  std::array<std::vector<const BpeAddedToken*>, 256> by_first;  // longest first
+
+  void add(const BpeAddedToken* t) {
+    if (t->content.empty()) return;
+    auto& v = by_first[static_cast<unsigned char>(t->content[0])];
+    v.push_back(t);
+    std::stable_sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->content.size() > b->content.size(); });
+  }
+  const BpeAddedToken* match_at(std::string_view s, size_t i) const {
+    for (const auto* t : by_first[static_cast<unsigned char>(s[i])])
+      if (s.compare(i, t->content.size(), t->content) == 0) return t;
+    return nullptr;
+  }
+};
+
+struct Segment {
+  std::string_view text;
+  int id = -1;  // an added token's id, or -1 for plain text
+};
+
+void split_added(std::string_view text, const AddedMatcher& m, std::vector<Segment>& out) {
+  size_t start = 0;
+  for (size_t i = 0; i < text.size();) {
+    if (const BpeAddedToken* t = m.match_at(text, i)) {
+      if (i > start) out.push_back({text.substr(start, i - start), -1});
+      out.push_back({{}, t->id});
+      i += t->content.size();
+      start = i;
+    } else {
+      ++i;
+    }
+  }
+  if (text.size() > start) out.push_back({text.substr(start), -1});
+}
+
+const char* const kEosNames[] = {"<|endoftext|>", "<|end_of_text|>", "</s>",    "<eos>",
+                                 "<|eot_id|>",    "<|im_end|>",      "<|end|>", "<｜end▁of▁sentence｜>"};
+const char* const kBosNames[] = {"<|begin_of_text|>", "<s>", "<bos>", "<|startoftext|>", "<｜begin▁of▁sentence｜>"};
+
+template <size_t N>
+bool named(const std::string& s, const char* const (&names)[N]) {
+  for (const char* n : names)
+    if (s == n) return true;
+  return false;
+}
+
+bool is_id(const nlohmann::json& v) {
+  return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= 0x7fffffff;
+}
+
+nlohmann::ordered_json ordered(const nlohmann::json& j) { return nlohmann::ordered_json::parse(j.dump()); }
+
+}  // namespace
+
+struct BpeTokenizer::State {
+  std::vector<std::string> bytes;         // id → raw bytes
+  std::vector<std::string> spelling;      // id → vocab spelling or added content
+  std::vector<uint8_t> kind;              // 0: no token, 1: model vocab, 2: added token
+  std::vector<uint8_t> in_vocab;          // listed in model.vocab (an added token may be too)
+  std::unordered_map<std::string, int> vocab;  // raw bytes → model vocab id
+  std::array<int, 256> byte_id{};
+  std::unordered_map<uint64_t, std::pair<int, int>> merges;  // (left, right) → (rank, merged id)
+  std::vector<std::pair<int, int>> merge_list;               // in rank order
+  std::vector<BpeAddedToken> added;                          // sorted by id
+  std::unordered_map<std::string, int> added_by_content;
+  AddedMatcher raw_matcher, normalized_matcher;
+  bool has_normalized = false;
+  std::optional<bpe::PreTokenizer> pre;
+  bool ignore_merges = false;
+  nlohmann::json normalizer, post_processor, decoder;
+};
+
+struct BpeTokenizer::Cache {
+  std::mutex mu;
+  std::unordered_map<std::string, std::vector<int>> words;
+};
+
+// ---- loading ---------------------------------------------------------------------------------------
+
+BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string& origin) {
+  const auto fail = [&](const std::string& msg) -> void { throw Error(origin + ": " + msg); };
+  if (!j.is_object()) fail("not a JSON object");
+  auto st = std::make_shared<State>();
+  const auto& model = j.value("model", nlohmann::json());
+  if (!model.is_object()) fail("missing \"model\"");
+  if (model.contains("type") && model["type"] != "BPE")
+    fail("model.type is " + model["type"].dump() + "; only byte-level \"BPE\" is supported here");
+  if (model.contains("dropout") && !model["dropout"].is_null()) fail("model.dropout must be null");
+  for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"})
+    if (model.contains(k) && !model[k].is_null() && model[k] != "") fail(std::string("model.") + k + " is not supported");
+  st->ignore_merges = model.value("ignore_merges", false);
+
+  // Normalizer, decoder.
+  st->normalizer = j.value("normalizer", nlohmann::json());
+  if (!st->normalizer.is_null() && st->normalizer.value("type", "") != "NFC")
+    fail("unsupported normalizer " + st->normalizer.dump() + " (null or NFC only)");
+  st->decoder = j.value("decoder", nlohmann::json());
+  if (!st->decoder.is_null() && st->decoder.value("type", "") != "ByteLevel")
+    fail("unsupported decoder " + st->decoder.dump() + " (byte-level BPE needs ByteLevel)");
+  st->post_processor = j.value("post_processor", nlohmann::json());
+  try {
+    st->pre = bpe::PreTokenizer::from_json(j.value("pre_tokenizer", nlohmann::json()));
+  } catch (const Error& e) {
+    fail(e.what());
+  }
+
+  // Added tokens.
+  const auto& added = j.value("added_tokens", nlohmann::json::array());
+  if (!added.is_array()) fail("\"added_tokens\" is not an array");
+  for (const auto& a : added) {
+    if (!a.is_object() || !a.contains("id") || !is_id(a["id"]) || !a.contains("content") ||
+        !a["content"].is_string())
+      fail("bad added token " + a.dump());
+    BpeAddedToken t;
+    t.id = a["id"].get<int>();
+    t.content = a["content"].get<std::string>();
+    t.special = a.value("special", false);
+    t.normalized = a.value("normalized", !t.special);
+    t.single_word = a.value("single_word", false);
+    t.lstrip = a.value("lstrip", false);
+    t.rstrip = a.value("rstrip", false);
+    if (t.content.empty()) fail("added token " + std::to_string(t.id) + " has empty content");
+    st->added.push_back(std::move(t));
+  }
+  std::sort(st->added.begin(), st->added.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+
+  // Vocab.
+  const auto& vocab = model.value("vocab", nlohmann::json());
+  if (!vocab.is_object()) fail("model.vocab is not an object");
+  int max_id = -1;
+  for (const auto& [tok, id] : vocab.items()) {
+    if (!is_id(id)) fail("model.vocab['" + tok + "'] is not a valid id");
+    max_id = std::max(max_id, id.get<int>());
+  }
+  for (const auto& t : st->added) max_id = std::max(max_id, t.id);
+  st->bytes.resize(max_id + 1);
+  st->spelling.resize(max_id + 1);
+  st->kind.assign(max_id + 1, 0);
+  st->in_vocab.assign(max_id + 1, 0);
+  for (const auto& [tok, idj] : vocab.items()) {
+    const int id = idj.get<int>();
+    if (st->kind[id]) fail("model.vocab: id " + std::to_string(id) + " used twice");
+    // Spellings outside the byte-level alphabet (rare: literal special tokens) stand for their own text.
+    auto raw = bpe::unicode_to_bytes(tok);
+    st->bytes[id] = raw ? *raw : tok;
+    st->spelling[id] = tok;
+    st->kind[id] = 1;
+    st->in_vocab[id] = 1;
+    if (raw) st->vocab.emplace(*raw, id);
+  }
+  for (const auto& t : st->added) {
+    if (st->kind[t.id] == 2) fail("added_tokens: id " + std::to_string(t.id) + " used twice");
+    st->bytes[t.id] = t.content;  // an added token with a vocab id too decodes to its content
+    if (!st->in_vocab[t.id]) st->spelling[t.id] = t.content;
+    st->kind[t.id] = 2;
+    st->added_by_content.emplace(t.content, t.id);
+  }
+  for (const auto& t : st->added) {
+    if (t.normalized) st->normalized_matcher.add(&t), st->has_normalized = true;
+    else st->raw_matcher.add(&t);
+  }
+  for (int b = 0; b < 256; ++b) {
+    auto it = st->vocab.find(std::string(1, static_cast<char>(b)));
+    if (it == st->vocab.end())
+      fail("model.vocab lacks the byte token '" + bpe::byte_to_unicode()[b] + "' (byte " + std::to_string(b) + ")");
+    st->byte_id[b] = it->second;
+  }
+
+  // Merges.
+  const auto& merges = model.value("merges", nlohmann::json::array());
+  if (!merges.is_array()) fail("model.merges is not an array");
+  st->merge_list.reserve(merges.size());
+  for (const auto& m : merges) {
+    std::string a, b;
+    if (m.is_string()) {
+      const std::string s = m.get<std::string>();
+      const size_t sp = s.find(' ');
+      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) fail("bad merge \"" + s + "\"");
+      a = s.substr(0, sp);
+      b = s.substr(sp + 1);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      a = m[0].get<std::string>();
+      b = m[1].get<std::string>();
+    } else {
+      fail("bad merge " + m.dump());
+    }
+    const auto ida = vocab.find(a), idb = vocab.find(b), idab = vocab.find(a + b);
+    if (ida == vocab.end() || idb == vocab.end() || idab == vocab.end())
+      fail("merge '" + a + " " + b + "' uses a token missing from model.vocab");
+    const int rank = static_cast<int>(st->merge_list.size());
+    st->merge_list.emplace_back(ida->get<int>(), idb->get<int>());
+    st->merges.emplace(pair_key(ida->get<int>(), idb->get<int>()), std::make_pair(rank, idab->get<int>()));
+  }
+
+  BpeTokenizer tok;
+  tok.s_ = std::move(st);
+  tok.cache_ = std::make_shared<Cache>();
+  // BOS / EOS, rule 2 (see bpe.h).
+  for (const auto& t : tok.s_->added) {
+    if (!t.special) continue;
+    if (!tok.eos_ && named(t.content, kEosNames)) tok.eos_ = t.id;
+    if (!tok.bos_ && named(t.content, kBosNames)) tok.bos_ = t.id;
+  }
+  if (!tok.eos_)
+    for (const auto& t : tok.s_->added)
+      if (t.special && !named(t.content, kBosNames)) {
+        tok.eos_ = t.id;
+        break;
+      }
+  return tok;
+}
+
+BpeTokenizer BpeTokenizer::from_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": not valid JSON: " + e.what());
+  }
+  BpeTokenizer tok = from_json(j, path);
+
+  // Rule 1: tokenizer_config.json beside the file.
+  const auto cfg_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
+  std::ifstream cin(cfg_path, std::ios::binary);
+  if (cin) {
+    nlohmann::json cfg;
+    try {
+      cfg = nlohmann::json::parse(cin);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(cfg_path.string() + ": not valid JSON: " + e.what());
+    }
+    const auto pick = [&](const char* key, std::optional<int>& slot) {
+      if (!cfg.is_object() || !cfg.contains(key)) return;
+      const auto& v = cfg[key];
+      if (v.is_null()) {
+        slot.reset();
+        return;
+      }
+      const std::string name = v.is_string() ? v.get<std::string>() : v.is_object() ? v.value("content", "") : "";
+      if (auto id = tok.token_to_id(name)) slot = id;
+    };
+    pick("bos_token", tok.bos_);
+    pick("eos_token", tok.eos_);
+  }
+  return tok;
+}
+
+// ---- encoding ----------------------------------------------------------------------------------------
+
+std::vector<int> BpeTokenizer::encode_word(std::string_view w) const {
+  const State& s = *s_;
+  if (w.size() == 1) return {s.byte_id[static_cast<unsigned char>(w[0])]};
+  if (s.ignore_merges) {
+    auto it = s.vocab.find(std::string(w));
+    if (it != s.vocab.end()) return {it->second};
+  }
+  struct Sym {
+    int id, prev, next;
+  };
+  const int n = static_cast<int>(w.size());
+  std::vector<Sym> sym(n);
+  for (int i = 0; i < n; ++i) sym[i] = {s.byte_id[static_cast<unsigned char>(w[i])], i - 1, i + 1 < n ? i + 1 : -1};
+  using Item = std::pair<int, int>;  // (rank, position): lowest rank first, then leftmost
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
+  const auto rank_at = [&](int p) -> const std::pair<int, int>* {
+    const int q = sym[p].next;
+    if (q < 0) return nullptr;
+    auto it = s.merges.find(pair_key(sym[p].id, sym[q].id));
+    return it == s.merges.end() ? nullptr : &it->second;
+  };
+  const auto push = [&](int p) {
+    if (const auto* r = rank_at(p)) heap.emplace(r->first, p);
+  };
+  for (int i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    const auto [rank, p] = heap.top();
+    heap.pop();
+    if (sym[p].id < 0) continue;
+    const auto* r = rank_at(p);
+    if (!r || r->first != rank) continue;  // stale entry
+    const int q = sym[p].next;
+    sym[p].id = r->second;
+    sym[q].id = -1;
+    sym[p].next = sym[q].next;
+    if (sym[q].next >= 0) sym[sym[q].next].prev = p;
+    if (sym[p].prev >= 0) push(sym[p].prev);
+    push(p);
+  }
+  std::vector<int> out;
+  for (int p = 0; p >= 0; p = sym[p].next) out.push_back(sym[p].id);
+  return out;
+}
+
+std::vector<int> BpeTokenizer::encode(std::string_view text) const {
+  const State& s = *s_;
+  std::vector<Segment> first, segs;
+  split_added(text, s.raw_matcher, first);
+  if (s.has_normalized) {
+    for (const auto& seg : first) {
+      if (seg.id >= 0) segs.push_back(seg);
+      else split_added(seg.text, s.normalized_matcher, segs);
+    }
+  } else {
+    segs = std::move(first);
+  }
+  constexpr size_t kMaxCachedWord = 64, kMaxCacheEntries = 1 << 18;
+  std::vector<int> out;
+  out.reserve(text.size() / 3 + 4);
+  for (const auto& seg : segs) {
+    if (seg.id >= 0) {
+      out.push_back(seg.id);
+      continue;
+    }
+    for (const auto& word : s.pre->split(seg.text)) {
+      const bool cacheable = word.text.size() <= kMaxCachedWord && word.text.size() > 1;
+      if (cacheable) {
+        std::lock_guard<std::mutex> lock(cache_->mu);
+        auto it = cache_->words.find(word.text);
+        if (it != cache_->words.end()) {
+          out.insert(out.end(), it->second.begin(), it->second.end());
+          continue;
+        }
+      }
+      std::vector<int> ids = encode_word(word.text);
+      out.insert(out.end(), ids.begin(), ids.end());
+      if (cacheable) {
+        std::lock_guard<std::mutex> lock(cache_->mu);
+        if (cache_->words.size() >= kMaxCacheEntries) cache_->words.clear();
+        cache_->words.emplace(word.text, std::move(ids));
+      }
+    }
+  }
+  return out;
+}
+
+// ---- queries -------------------------------------------------------------------------------------------
+
+std::string BpeTokenizer::token_bytes(int id) const {
+  if (id < 0 || id >= static_cast<int>(s_->kind.size()) || s_->kind[id] == 0)
+    throw Error("token id " + std::to_string(id) + " is not in the vocabulary (size " + std::to_string(vocab_size()) + ")");
+  return s_->bytes[id];
+}
+
+int BpeTokenizer::vocab_size() const { return static_cast<int>(s_->kind.size()); }
+
+std::optional<int> BpeTokenizer::token_to_id(std::string_view token) const {
+  auto a = s_->added_by_content.find(std::string(token));
+  if (a != s_->added_by_content.end()) return a->second;
+  if (auto raw = bpe::unicode_to_bytes(token)) {
+    auto it = s_->vocab.find(*raw);
+    if (it != s_->vocab.end()) return it->second;
+  }
+  for (size_t id = 0; id < s_->spelling.size(); ++id)  // rare non-byte-level spellings
+    if (s_->kind[id] == 1 && s_->spelling[id] == token) return static_cast<int>(id);
+  return std::nullopt;
+}
+
+const std::vector<BpeAddedToken>& BpeTokenizer::added_tokens() const { return s_->added; }
+size_t BpeTokenizer::num_merges() const { return s_->merge_list.size(); }
+
+// ---- saving ----------------------------------------------------------------------------------------------
+
+nlohmann::ordered_json BpeTokenizer::to_json() const {
+  const State& s = *s_;
+  using oj = nlohmann::ordered_json;
+  oj added = oj::array();
+  for (const auto& t : s.added)
+    added.push_back({{"id", t.id},
+                     {"content", t.content},
+                     {"single_word", t.single_word},
+                     {"lstrip", t.lstrip},
+                     {"rstrip", t.rstrip},
+                     {"normalized", t.normalized},
+                     {"special", t.special}});
+  oj vocab = oj::object();
+  for (size_t id = 0; id < s.kind.size(); ++id)
+    if (s.in_vocab[id]) vocab[s.spelling[id]] = id;
+  bool spaces = false;
+  for (const auto& [a, b] : s.merge_list)
+    spaces = spaces || s.spelling[a].find(' ') != std::string::npos || s.spelling[b].find(' ') != std::string::npos;
+  oj merges = oj::array();
+  for (const auto& [a, b] : s.merge_list) {
+    if (spaces) merges.push_back({s.spelling[a], s.spelling[b]});
+    else merges.push_back(s.spelling[a] + " " + s.spelling[b]);
+  }
+  oj j;
+  j["version"] = "1.0";
+  j["truncation"] = nullptr;
+  j["padding"] = nullptr;
+  j["added_tokens"] = std::move(added);
+  j["normalizer"] = ordered(s.normalizer);
+  j["pre_tokenizer"] = ordered(s.pre->json());
+  j["post_processor"] = ordered(s.post_processor);
+  j["decoder"] = ordered(s.decoder);
+  j["model"] = {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", nullptr},
+                {"continuing_subword_prefix", nullptr},
+                {"end_of_word_suffix", nullptr},
+                {"fuse_unk", false},
+                {"byte_fallback", false},
+                {"ignore_merges", s.ignore_merges},
+                {"vocab", std::move(vocab)},
+                {"merges", std::move(merges)}};
+  return j;
+}
+
+void BpeTokenizer::save(const std::string& path) const {
+  const std::string text = to_json().dump(2) + "\n";
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp." + std::to_string(::getpid()));
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(path + ": cannot create temporary file " + tmp.string() + ": " + std::strerror(errno));
+    out << text;
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw Error(path + ": write failed");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    fs::remove(tmp, ec);
+    throw Error(path + ": cannot rename temporary file into place: " + why);
+  }
+}
+
+// ---- byte_level / trainer output ------------------------------------------------------------------------
+
+BpeTokenizer BpeTokenizer::from_merges(const std::vector<std::pair<int, int>>& merges,
+                                       const std::vector<std::string>& specials, const std::string& pattern) {
+  for (size_t i = 0; i < specials.size(); ++i) {
+    const std::string& sp = specials[i];
+    if (sp.empty()) throw Error("special tokens must not be empty");
+    for (size_t k = 0; k < sp.size();) {
+      const size_t n = bpe::utf8_char_len(sp, k);
+      if (!n) throw Error("special token '" + sp + "' is not valid UTF-8");
+      k += n;
+    }
+    for (size_t k = 0; k < i; ++k)
+      if (specials[k] == sp) throw Error("special token '" + sp + "' given twice");
+  }
+  std::vector<std::string> spell;
+  std::unordered_map<std::string, int> ids;
+  for (int b = 0; b < 256; ++b) {
+    spell.push_back(bpe::byte_to_unicode()[b]);
+    ids.emplace(spell.back(), b);
+  }
+  nlohmann::json jm = nlohmann::json::array();
+  for (const auto& [a, b] : merges) {
+    std::string ab = spell.at(a) + spell.at(b);
+    if (!ids.count(ab)) {
+      ids.emplace(ab, static_cast<int>(spell.size()));
+      spell.push_back(ab);
+    }
+    jm.push_back(spell[a] + " " + spell[b]);
+  }
+  nlohmann::json vocab = nlohmann::json::object();
+  for (const auto& [k, v] : ids) vocab[k] = v;
+  nlohmann::json added = nlohmann::json::array();
+  const int first_special = static_cast<int>(spell.size());
+  for (size_t i = 0; i < specials.size(); ++i)
+    added.push_back({{"id", first_special + static_cast<int>(i)},
+                     {"content", specials[i]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  nlohmann::json j = {
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", bpe::PreTokenizer::split_then_byte_level(pattern).json()},
+      {"post_processor", nullptr},
+      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", jm}}}};
+  BpeTokenizer t = from_json(j, "generated tokenizer");
+  t.bos_.reset();
+  t.eos_.reset();
+  for (const auto& tok : t.s_->added)  // a BOS-named special stays the bos
+    if (named(tok.content, kBosNames)) {
+      t.bos_ = tok.id;
+      break;
+    }
+  if (!specials.empty()) t.eos_ = first_special;
+  return t;
+}
+
+BpeTokenizer BpeTokenizer::byte_level(std::vector<std::string> special_tokens) {
+  return from_merges({}, special_tokens, bpe::kQwen2Pattern);
+}
+
+}  // namespace grm::engine

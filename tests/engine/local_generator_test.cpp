@@ -124,10 +124,12 @@ TEST(LocalGenerator, TopKOneIsGreedy) {
   GenerationRequest r = req("topk", 4, 11, 10, 1.5);
   r.params.top_k = 1;
   auto greedy = g->generate({req("topk", 1, 0, 10, 0.0)})[0][0].text;
-  for (const auto& c : g->generate({r})[0]) EXPECT_EQ(c.text, greedy);
+  const auto top1 = g->generate({r});
+  for (const auto& c : top1[0]) EXPECT_EQ(c.text, greedy);
   r.params.top_k = 0;
   r.params.top_p = 1e-9;  // nucleus of one token
-  for (const auto& c : g->generate({r})[0]) EXPECT_EQ(c.text, greedy);
+  const auto nucleus = g->generate({r});
+  for (const auto& c : nucleus[0]) EXPECT_EQ(c.text, greedy);
 }
 
 TEST(LocalGenerator, ContextOverflowIsAClearError) {

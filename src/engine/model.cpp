@@ -17,10 +17,13 @@ using at::Tensor;
 
 struct LinearLayer : torch::nn::Module {
   Tensor weight, bias;
-  LinearLayer(int64_t in, int64_t out, bool with_bias, c10::ScalarType dtype) {
-    const auto opts = torch::TensorOptions().dtype(dtype);
-    weight = register_parameter("weight", torch::empty({out, in}, opts));
-    if (with_bias) bias = register_parameter("bias", torch::empty({out}, opts));
+  LinearLayer(int64_t in, int64_t out, bool with_bias, c10::ScalarType dtype)
+      : LinearLayer(torch::empty({out, in}, torch::TensorOptions().dtype(dtype)),
+                    with_bias ? torch::empty({out}, torch::TensorOptions().dtype(dtype)) : Tensor()) {}
+  // Registers the given tensors (possibly views into a fused allocation) as this layer's parameters.
+  LinearLayer(const Tensor& w, const Tensor& b) {
+    weight = register_parameter("weight", w);
+    if (b.defined()) bias = register_parameter("bias", b);
   }
   Tensor operator()(const Tensor& x) const { return at::linear(x, weight, bias); }
 };
@@ -51,7 +54,7 @@ struct RMSNorm : torch::nn::Module {
 // What one pass over the layers shares: rotary factors, the additive mask and where the K/V go.
 struct PassContext {
   Tensor cos, sin;  // [B|1, T, 1, D]; sin carries the rotate_half sign: cat(-sin, sin)
-  Tensor mask;      // additive, [B|1, 1, 1, T, L]
+  Tensor mask;      // additive, [B|1, 1, L, 1, T]
   double scale = 1.0;
   // Cached passes only:
   KVCache* cache = nullptr;
@@ -67,39 +70,89 @@ Tensor rotary(const Tensor& x, const PassContext& ctx) {
   return at::addcmul(x * ctx.cos, x.roll(x.size(-1) / 2, -1), ctx.sin);
 }
 
-// q [B, T, H, D] (already scaled), keys/values [B, Hkv, L, D] → [B, T, H*D]. Query head h uses kv head
-// h / G (HF repeat_kv order), done by folding the G heads of a group into the matmul rows (no K/V copies).
+// q [B, T, H, D] (already scaled), keys/values [B, Hkv, L, D], mask [B|1, 1, L, 1, T] → [B, T, H*D].
+// Query head h uses kv head h / G (HF repeat_kv order), done by folding the G heads of a group into the
+// matmul columns (no K/V copies). Scores are computed as K·qᵀ ([B, Hkv, L, G*T]): with K a strided view of
+// the cache this form avoids a copy of K in the bf16 (oneDNN) matmul.
 Tensor attend(const Tensor& q, const Tensor& keys, const Tensor& values, const Tensor& mask) {
   const int64_t B = q.size(0), T = q.size(1), H = q.size(2), D = q.size(3);
   const int64_t Hkv = keys.size(1), G = H / Hkv, L = keys.size(2);
-  const Tensor qh = T == 1 ? q.view({B, Hkv, G, D}) : q.transpose(1, 2).reshape({B, Hkv, G * T, D});
-  Tensor scores = at::matmul(qh, keys.transpose(2, 3));  // [B, Hkv, G*T, L]
-  scores.view({B, Hkv, G, T, L}).add_(mask);
-  Tensor probs = scores.scalar_type() == torch::kFloat
-                     ? at::softmax(scores, -1)
-                     : at::softmax(scores, -1, torch::kFloat).to(scores.scalar_type());
-  const Tensor out = at::matmul(probs, values);  // [B, Hkv, G*T, D]
+  const Tensor qh = T == 1 ? q.reshape({B, Hkv, G, D}) : q.transpose(1, 2).reshape({B, Hkv, G * T, D});
+  Tensor scores = at::matmul(keys, qh.transpose(2, 3));  // [B, Hkv, L, G*T]
+  scores.view({B, Hkv, L, G, T}).add_(mask);
+  const Tensor probs = scores.scalar_type() == torch::kFloat
+                           ? at::softmax(scores, 2)
+                           : at::softmax(scores, 2, torch::kFloat).to(scores.scalar_type());
+  const Tensor out = at::matmul(probs.transpose(2, 3), values);  // [B, Hkv, G*T, D]
   if (T == 1) return out.view({B, 1, H * D});
   return out.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
 }
 
+// Several linear layers sharing one input, stored as row blocks of one [sum(out), in] weight (and bias) so
+// that inference runs one matmul. Each block is registered as its own HF-named parameter (a view into the
+// fused storage), so training and checkpoints see separate tensors. If a parameter stops aliasing the
+// storage (e.g. Module::to() replaced it), fused() returns false and callers use the separate layers.
+struct FusedLinear {
+  Tensor weight, bias;
+  std::vector<std::shared_ptr<LinearLayer>> parts;
+  std::vector<const void*> ptrs;
+
+  FusedLinear(int64_t in, const std::vector<int64_t>& outs, bool with_bias, c10::ScalarType dtype) {
+    torch::NoGradGuard no_grad;
+    int64_t total = 0;
+    for (int64_t o : outs) total += o;
+    const auto opts = torch::TensorOptions().dtype(dtype);
+    weight = torch::empty({total, in}, opts);
+    if (with_bias) bias = torch::empty({total}, opts);
+    int64_t off = 0;
+    for (int64_t o : outs) {
+      parts.push_back(std::make_shared<LinearLayer>(weight.narrow(0, off, o),
+                                                    with_bias ? bias.narrow(0, off, o) : Tensor()));
+      ptrs.push_back(parts.back()->weight.data_ptr());
+      if (with_bias) ptrs.push_back(parts.back()->bias.data_ptr());
+      off += o;
+    }
+  }
+  bool fused() const {
+    if (at::GradMode::is_enabled()) return false;  // training: gradients flow to the separate parameters
+    size_t i = 0;
+    for (const auto& p : parts) {
+      if (p->weight.data_ptr() != ptrs[i++] || p->weight.scalar_type() != weight.scalar_type()) return false;
+      if (bias.defined() && p->bias.data_ptr() != ptrs[i++]) return false;
+    }
+    return true;
+  }
+};
+
 struct Attention : torch::nn::Module {
-  std::shared_ptr<LinearLayer> q_proj, k_proj, v_proj, o_proj;
+  FusedLinear qkv;
+  std::shared_ptr<LinearLayer> o_proj;
   int64_t heads, kv_heads, head_dim;
   Attention(const ModelConfig& c, c10::ScalarType dtype)
-      : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
-    const bool b = c.attention_bias;
-    q_proj = register_module("q_proj", std::make_shared<LinearLayer>(c.hidden_size, heads * head_dim, b, dtype));
-    k_proj = register_module("k_proj", std::make_shared<LinearLayer>(c.hidden_size, kv_heads * head_dim, b, dtype));
-    v_proj = register_module("v_proj", std::make_shared<LinearLayer>(c.hidden_size, kv_heads * head_dim, b, dtype));
+      : qkv(c.hidden_size, {c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim,
+                            c.num_key_value_heads * c.head_dim},
+            c.attention_bias, dtype),
+        heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
+    register_module("q_proj", qkv.parts[0]);
+    register_module("k_proj", qkv.parts[1]);
+    register_module("v_proj", qkv.parts[2]);
     o_proj = register_module("o_proj", std::make_shared<LinearLayer>(heads * head_dim, c.hidden_size, false, dtype));
   }
 
   Tensor operator()(const Tensor& x, const PassContext& ctx, int64_t layer) const {
-    const int64_t B = x.size(0), T = x.size(1), D = head_dim;
-    const Tensor q = rotary((*q_proj)(x).view({B, T, heads, D}), ctx).mul_(ctx.scale);
-    const Tensor k = rotary((*k_proj)(x).view({B, T, kv_heads, D}), ctx);
-    const Tensor v = (*v_proj)(x).view({B, T, kv_heads, D});
+    const int64_t B = x.size(0), T = x.size(1), D = head_dim, H = heads, Hkv = kv_heads;
+    Tensor q, k, v;
+    if (qkv.fused()) {
+      const Tensor y = at::linear(x, qkv.weight, qkv.bias).view({B, T, H + 2 * Hkv, D});
+      const Tensor qk = rotary(y.narrow(2, 0, H + Hkv), ctx);
+      q = qk.narrow(2, 0, H).mul_(ctx.scale);
+      k = qk.narrow(2, H, Hkv);
+      v = y.narrow(2, H + Hkv, Hkv);
+    } else {
+      q = rotary((*qkv.parts[0])(x).view({B, T, H, D}), ctx).mul_(ctx.scale);
+      k = rotary((*qkv.parts[1])(x).view({B, T, Hkv, D}), ctx);
+      v = (*qkv.parts[2])(x).view({B, T, Hkv, D});
+    }
     if (ctx.cache == nullptr) return (*o_proj)(attend(q, k.transpose(1, 2), v.transpose(1, 2), ctx.mask));
 
     const Tensor kc = ctx.cache->k(layer), vc = ctx.cache->v(layer);  // [Bc, Hkv, C, D]
@@ -123,17 +176,30 @@ struct Attention : torch::nn::Module {
 };
 
 struct Mlp : torch::nn::Module {
-  std::shared_ptr<LinearLayer> gate_proj, up_proj, down_proj;
+  FusedLinear gate_up;
+  std::shared_ptr<LinearLayer> down_proj;
   Activation act;
-  Mlp(const ModelConfig& c, c10::ScalarType dtype) : act(c.hidden_act) {
-    gate_proj = register_module("gate_proj", std::make_shared<LinearLayer>(c.hidden_size, c.intermediate_size, false, dtype));
-    up_proj = register_module("up_proj", std::make_shared<LinearLayer>(c.hidden_size, c.intermediate_size, false, dtype));
-    down_proj = register_module("down_proj", std::make_shared<LinearLayer>(c.intermediate_size, c.hidden_size, false, dtype));
+  int64_t inter;
+  Mlp(const ModelConfig& c, c10::ScalarType dtype)
+      : gate_up(c.hidden_size, {c.intermediate_size, c.intermediate_size}, false, dtype),
+        act(c.hidden_act),
+        inter(c.intermediate_size) {
+    register_module("gate_proj", gate_up.parts[0]);
+    register_module("up_proj", gate_up.parts[1]);
+    down_proj = register_module("down_proj", std::make_shared<LinearLayer>(inter, c.hidden_size, false, dtype));
   }
   Tensor operator()(const Tensor& x) const {
-    const Tensor g = (*gate_proj)(x);
+    Tensor g, u;
+    if (gate_up.fused()) {
+      const Tensor y = at::linear(x, gate_up.weight);
+      g = y.narrow(-1, 0, inter);
+      u = y.narrow(-1, inter, inter);
+    } else {
+      g = (*gate_up.parts[0])(x);
+      u = (*gate_up.parts[1])(x);
+    }
     const Tensor a = act == Activation::Silu ? at::silu(g) : at::gelu(g, "tanh");
-    return (*down_proj)(a * (*up_proj)(x));
+    return (*down_proj)(a * u);
   }
 };
 
@@ -154,16 +220,16 @@ struct Block : torch::nn::Module {
   }
 };
 
-// Additive mask [B|1, 1, 1, T, L] from query positions pos [B|1, T]: key j is visible from position p when
+// Additive mask [B|1, 1, L, 1, T] from query positions pos [B|1, T]: key j is visible from position p when
 // j ≤ p (and p - j < window when window > 0).
 Tensor make_mask(const Tensor& pos, int64_t L, int64_t window, c10::ScalarType dtype) {
-  const Tensor j = torch::arange(L, torch::kLong).view({1, 1, L});
-  const Tensor p = pos.unsqueeze(-1);
-  Tensor hidden = j > p;
+  const Tensor j = torch::arange(L, torch::kLong).view({1, L, 1});
+  const Tensor p = pos.unsqueeze(1);  // [B|1, 1, T]
+  Tensor hidden = j > p;              // [B|1, L, T]
   if (window > 0) hidden.logical_or_(j <= p - window);
   Tensor mask = torch::zeros(hidden.sizes(), torch::TensorOptions().dtype(dtype))
                     .masked_fill_(hidden, -std::numeric_limits<double>::infinity());
-  return mask.view({pos.size(0), 1, 1, pos.size(1), L});
+  return mask.view({pos.size(0), 1, L, 1, pos.size(1)});
 }
 
 void check_tokens(const Tensor& tokens, int64_t dims, int64_t vocab, const char* what) {

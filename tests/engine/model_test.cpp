@@ -156,6 +156,37 @@ TEST(Model, ForwardIsDifferentiable) {
   EXPECT_THROW(m->forward(torch::zeros({1, 2}, torch::kInt)), grm::Error);
 }
 
+TEST(Model, FusedInferenceProjectionsMatchSeparateParameters) {
+  auto m = make_model("tiny-qwen2.json", torch::kFloat);
+  const auto tokens = random_tokens(12, 300, 8).view({2, 6});
+  const auto with_grad = m->forward(tokens).detach();  // separate q/k/v, gate/up layers
+  torch::Tensor fused;
+  {
+    torch::NoGradGuard g;  // one fused matmul per group
+    fused = m->forward(tokens);
+  }
+  EXPECT_LT(max_diff(with_grad, fused), 1e-5);
+  // An optimizer-style in-place update is seen by the fused path (the parameters are views of its storage).
+  {
+    torch::NoGradGuard g;
+    for (auto& [n, p] : m->named_weights())
+      if (n.find("k_proj") != std::string::npos || n.find("up_proj") != std::string::npos) p.mul_(1.5);
+  }
+  const auto updated = m->forward(tokens).detach();
+  EXPECT_GT(max_diff(updated, with_grad), 1e-3);
+  {
+    torch::NoGradGuard g;
+    EXPECT_LT(max_diff(updated, m->forward(tokens)), 1e-5);
+  }
+  // A parameter replaced by new storage (e.g. Module::to) makes inference fall back to the separate layers.
+  for (auto& [n, p] : m->named_weights())
+    if (n == "model.layers.0.self_attn.q_proj.weight") p.set_data(p.detach().clone() * 2);
+  const auto replaced = m->forward(tokens).detach();
+  EXPECT_GT(max_diff(replaced, updated), 1e-3);
+  torch::NoGradGuard g;
+  EXPECT_LT(max_diff(replaced, m->forward(tokens)), 1e-5);
+}
+
 TEST(Model, RightPaddingOnlyAffectsLaterPositions) {
   auto m = make_model("tiny-llama.json", torch::kFloat);
   const auto seq = random_tokens(9, 300, 4);

@@ -52,8 +52,11 @@ Module open_module() {
       tried += " " + path + " (missing);";
       continue;
     }
-    // RTLD_LOCAL | RTLD_DEEPBIND: the module and libsentencepiece bind to their own protobuf copy.
-    void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    // A new link-map namespace: the module, libsentencepiece, its protobuf-lite and its own libstdc++ are
+    // isolated from libtorch's libprotobuf. (RTLD_DEEPBIND is not enough: the module then binds to
+    // libstdc++'s never-constructed std::cerr, since the executable holds the live copy-relocated one, and
+    // sentencepiece's first log line segfaults.) Only plain C data crosses the boundary (spm_shim.h).
+    void* h = ::dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
       tried += " " + path + " (" + ::dlerror() + ");";
       continue;
@@ -154,22 +157,26 @@ struct SentencePieceTokenizer::Impl {
     if (handle) module().free(handle);
   }
 
+  // Bytes sentencepiece cannot carry faithfully: invalid UTF-8, and a literal U+2581 (which it would read
+  // as an escaped space) when the model has byte pieces to spell it with.
+  size_t opaque_len(std::string_view text, size_t i) const {
+    const size_t n = bpe::utf8_char_len(text, i);
+    if (n == 0) return 1;
+    if (escape_whitespaces && byte_piece[0xE2] >= 0 && text.compare(i, 3, "\xe2\x96\x81") == 0) return 3;
+    return 0;
+  }
+
   void encode_text(std::string_view text, std::vector<int>& out) const {
-    // Valid UTF-8 runs go to sentencepiece; invalid bytes become byte pieces.
     size_t i = 0;
     while (i < text.size()) {
       size_t j = i;
-      while (j < text.size()) {
-        const size_t n = bpe::utf8_char_len(text, j);
-        if (!n) break;
-        j += n;
-      }
+      while (j < text.size() && opaque_len(text, j) == 0) j += bpe::utf8_char_len(text, j);
       if (j > i) encode_valid(text.substr(i, j - i), out);
-      while (j < text.size() && bpe::utf8_char_len(text, j) == 0) {
-        const int id = byte_piece[static_cast<unsigned char>(text[j])];
-        out.push_back(id >= 0 ? id : unk);
-        ++j;
-      }
+      for (size_t n; j < text.size() && (n = opaque_len(text, j)) > 0; j += n)
+        for (size_t k = j; k < j + n; ++k) {
+          const int id = byte_piece[static_cast<unsigned char>(text[k])];
+          out.push_back(id >= 0 ? id : unk);
+        }
       i = j;
     }
   }

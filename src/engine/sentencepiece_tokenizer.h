@@ -9,8 +9,9 @@
 //  - The model's dummy prefix and whitespace squeezing are switched off at load (a NormalizerSpec
 //    override is appended to the protobuf). So encode("Hello") gives "Hello", not "▁Hello"; to reproduce
 //    sentencepiece's own start-of-text tokenization for a model with adds_dummy_prefix(), encode " " + text.
-//  - Invalid UTF-8 bytes (which sentencepiece would turn into U+FFFD) are cut out and encoded as their
-//    <0xNN> byte pieces (the unk id when the model has none).
+//  - Invalid UTF-8 bytes (which sentencepiece would turn into U+FFFD), and a literal U+2581 in the text
+//    (which it would read as a space), are cut out and encoded as <0xNN> byte pieces (invalid bytes become
+//    the unk id when the model has no byte pieces).
 //  - Control and unknown pieces (<s>, </s>, <unk>, <pad>, ...) written literally in the text are matched
 //    as single tokens (leftmost-longest) before sentencepiece sees the text; user-defined pieces are matched
 //    by sentencepiece itself.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "engine/bpe.h"
@@ -85,6 +86,7 @@ const std::vector<std::string>& parity_strings() {
       "code: for (int i = 0; i < n; ++i) { x += y[i]; }",
       "URL https://example.com/a?b=c&d=e#frag",
       "\u00a0non-breaking\u3000ideographic space",
+      "odd spaces:\u0085next line\u2028line sep \ufeffbom\u180emongolian\u200bzero width\u2009thin  \u000b\u000cx",
       "a\r\nwindows\r\nlines",
       "x",
       "'s 's 'S 'LL 'Ve",
@@ -177,6 +179,26 @@ TEST(BpeTest, InvalidUtf8RunsAreSeparateWords) {
   for (int id : t.encode(" the")) expect.push_back(id);
   EXPECT_EQ(ids, expect);
   expect_round_trip(t, "\xc3\x28\xa0\xa1 \xe2\x82\x28 \xf0\x28\x8c\xbc");
+}
+
+TEST(BpeTest, LongRunsAndConcurrentEncoding) {
+  const auto& t = trained();
+  const std::string long_word(200'000, 'a'), long_space(100'000, ' ');
+  expect_round_trip(t, long_word);
+  expect_round_trip(t, long_space + "x" + long_space);
+  expect_round_trip(t, std::string(50'000, '\xff'));
+  // encode is const and thread-safe (shared word cache): results match the single-threaded ones.
+  const auto strings = random_strings(300, 9);
+  std::vector<std::vector<int>> expect;
+  for (const auto& s : strings) expect.push_back(BpeTokenizer(t).encode(s));
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      for (size_t i = 0; i < strings.size(); ++i) mismatches[k] += t.encode(strings[i]) != expect[i];
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 TEST(BpeTest, SaveLoadPreservesEverything) {

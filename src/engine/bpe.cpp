@@ -96,8 +96,12 @@ struct BpeTokenizer::State {
 };
 
 struct BpeTokenizer::Cache {
+  struct Hash {  // heterogeneous lookup: find(string_view) without building a string
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   std::mutex mu;
-  std::unordered_map<std::string, std::vector<int>> words;
+  std::unordered_map<std::string, std::vector<int>, Hash, std::equal_to<>> words;
 };
 
 // ---- loading ---------------------------------------------------------------------------------------
@@ -338,7 +342,8 @@ std::vector<int> BpeTokenizer::encode(std::string_view text) const {
       out.push_back(seg.id);
       continue;
     }
-    for (const auto& word : s.pre->split(seg.text)) {
+    const bpe::Words words = s.pre->split(seg.text);
+    for (const auto& word : words.list) {
       const bool cacheable = word.text.size() <= kMaxCachedWord && word.text.size() > 1;
       if (cacheable) {
         std::lock_guard<std::mutex> lock(cache_->mu);

@@ -230,18 +230,21 @@ PreTokenizer PreTokenizer::split_then_byte_level(const std::string& pattern) {
   return from_json(j);
 }
 
-void PreTokenizer::apply(const Step& step, std::vector<Word>& words) {
+void PreTokenizer::apply(const Step& step, Words& words) {
   std::vector<Word> out;
-  out.reserve(words.size() * 2);
-  for (auto& w : words) {
+  out.reserve(words.list.size() * 2);
+  for (const auto& w : words.list) {
     if (w.opaque) {
-      out.push_back(std::move(w));
+      out.push_back(w);
       continue;
     }
-    std::string text = std::move(w.text);
-    if (step.add_prefix_space && (text.empty() || text[0] != ' ')) text.insert(text.begin(), ' ');
+    std::string_view text = w.text;
+    if (step.add_prefix_space && (text.empty() || text[0] != ' ')) {
+      words.storage.push_back(" " + std::string(text));
+      text = words.storage.back();
+    }
     if (step.byte_level && !step.regex) {  // ByteLevel(use_regex=false): no split
-      if (!text.empty()) out.push_back({std::move(text), false});
+      if (!text.empty()) out.push_back({text, false});
       continue;
     }
     // HF find_matches: alternating non-match / match spans covering the text.
@@ -303,25 +306,25 @@ void PreTokenizer::apply(const Step& step, std::vector<Word>& words) {
     for (auto [b, e] : pieces)
       if (e > b) out.push_back({text.substr(b, e - b), false});
   }
-  words = std::move(out);
+  words.list = std::move(out);
 }
 
-std::vector<Word> PreTokenizer::split(std::string_view text) const {
+Words PreTokenizer::split(std::string_view text) const {
   // Cut into valid-UTF-8 runs and (opaque) invalid runs first; see the header.
-  std::vector<Word> words;
+  Words words;
   size_t i = 0, run = 0;
   bool run_valid = true;
   while (i < text.size()) {
     const size_t n = utf8_char_len(text, i);
     const bool valid = n != 0;
     if (valid != run_valid && i > run) {
-      words.push_back({std::string(text.substr(run, i - run)), !run_valid});
+      words.list.push_back({text.substr(run, i - run), !run_valid});
       run = i;
     }
     run_valid = valid;
     i += valid ? n : 1;
   }
-  if (i > run) words.push_back({std::string(text.substr(run, i - run)), !run_valid});
+  if (i > run) words.list.push_back({text.substr(run, i - run), !run_valid});
   for (const auto& step : steps_) apply(step, words);
   return words;
 }

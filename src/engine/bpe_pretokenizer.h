@@ -9,6 +9,7 @@
 // trip. The regexes are compiled with PCRE2_MATCH_INVALID_UTF as well, as a second line of defence.
 #pragma once
 #include <array>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,8 +53,13 @@ class Regex {
 
 // One word out of the pre-tokenizer: its bytes, and whether it is an invalid-UTF-8 run.
 struct Word {
-  std::string text;
+  std::string_view text;  // into the text given to split(), or into Words::storage
   bool opaque = false;
+};
+
+struct Words {
+  std::vector<Word> list;
+  std::deque<std::string> storage;  // words rewritten by add_prefix_space (stable addresses)
 };
 
 // The HF pre-tokenizer, restricted to what byte-level BPE uses: Sequence of Split / Digits steps ending with
@@ -66,7 +72,8 @@ class PreTokenizer {
   static PreTokenizer split_then_byte_level(const std::string& pattern);
   // Cuts `text` (which holds no added tokens) into words. Their concatenation is `text`, except that
   // ByteLevel with add_prefix_space prepends a space to each word that does not start with one.
-  std::vector<Word> split(std::string_view text) const;
+  // The views point into `text` (which must outlive the result) or into the result's storage.
+  Words split(std::string_view text) const;
   const nlohmann::json& json() const { return json_; }
 
  private:
@@ -80,7 +87,7 @@ class PreTokenizer {
     bool add_prefix_space = false;  // ByteLevel only
   };
   static Step parse_step(const nlohmann::json& j, bool& saw_byte_level);
-  static void apply(const Step& step, std::vector<Word>& words);
+  static void apply(const Step& step, Words& words);
 
   std::vector<Step> steps_;
   nlohmann::json json_;

@@ -63,7 +63,7 @@ BpeTokenizer BpeTokenizer::train(const std::vector<std::string>& texts, int voca
   std::unordered_map<std::string, int64_t> counts;
   for (const auto& text : texts)
     for (auto seg : strip_specials(text, special_tokens))
-      for (auto& w : pre.split(seg)) ++counts[std::move(w.text)];
+      for (const auto& w : pre.split(seg).list) ++counts[std::string(w.text)];
   std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
   counts.clear();
   std::sort(sorted.begin(), sorted.end());

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 
@@ -25,6 +26,16 @@ fs::path scratch() {
   }();
   return dir;
 }
+
+// Removes the scratch directory after the last test.
+class ScratchCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("grm_spm_test_" + std::to_string(::getpid())), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
 
 // Trains once per configuration; returns the .model path.
 std::string train_model(const std::string& name, const std::string& extra_args) {
@@ -109,6 +120,21 @@ TEST(SentencePieceTest, RoundTripsExactly) {
       s += rng() % 3 == 0 ? std::string(1, static_cast<char>(rng() % 256)) : parts[rng() % std::size(parts)];
     expect_round_trip(t, s);
   }
+}
+
+TEST(SentencePieceTest, ConcurrentEncoding) {
+  const auto& t = bpe_identity();
+  std::vector<std::vector<int>> expect;
+  for (const auto& s : kStrings) expect.push_back(t.encode(s));
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      for (int rep = 0; rep < 50; ++rep)
+        for (size_t i = 0; i < kStrings.size(); ++i) mismatches[k] += t.encode(kStrings[i]) != expect[i];
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 TEST(SentencePieceTest, NoDummyPrefixAndLiteralControlTokens) {

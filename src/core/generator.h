@@ -13,6 +13,7 @@ struct SamplingParams {
   int max_tokens = 512;
   std::vector<std::string> stop;
   uint64_t seed = 0;
+  bool ignore_eos = false;  // keep sampling past the end token (benchmarks)
 };
 
 // One prompt and how many completions of it are wanted. Completion i of a request is sample

@@ -166,11 +166,13 @@ void LocalGenerator::run_batch(std::vector<Sequence*>& batch, const std::vector<
     stats_.prompt_tokens_naive += static_cast<int64_t>(prompt_tokens[static_cast<size_t>(s->prompt)].size());
 
   const int64_t V = logits.size(1);
+  // Models often pad vocab_size past the tokenizer; ids without a token are never sampled.
+  const int64_t V_sample = std::min<int64_t>(V, tokenizer_->vocab_size());
   const auto is_eos = [&](int t) { return std::find(eos_ids_.begin(), eos_ids_.end(), t) != eos_ids_.end(); };
   // Samples from a logits row and records the token; marks the sequence done on eos / stop / length.
   auto step = [&](Sequence& s, const float* row) {
-    const int t = sample_token(row, V, *s.params, s.rng);
-    if (is_eos(t)) {
+    const int t = sample_token(row, V_sample, *s.params, s.rng);
+    if (!s.params->ignore_eos && is_eos(t)) {
       s.done = true;
       s.finish = "stop";
       return;

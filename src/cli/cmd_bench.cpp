@@ -1,0 +1,150 @@
+// grm bench decode: what inference-time scaling costs on this machine. One table, ratios from one run.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <memory>
+
+#include <fmt/core.h>
+#include <torch/torch.h>
+
+#include "cli/commands.h"
+#include "cli/model_args.h"
+#include "core/error.h"
+#include "core/template.h"
+#include "engine/weights.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// Best-of-3 GFLOP/s of an m×k·k×n matmul in `dtype`.
+double gemm_gflops(c10::ScalarType dtype, int64_t m, int64_t k, int64_t n) {
+  c10::InferenceMode guard;
+  auto a = torch::randn({m, k}).to(dtype), b = torch::randn({k, n}).to(dtype);
+  auto c = torch::matmul(a, b);  // warm-up (oneDNN primitive creation)
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = Clock::now();
+    int iters = 0;
+    do {
+      c = torch::matmul(a, b);
+      ++iters;
+    } while (seconds(t0) < 0.3);
+    best = std::min(best, seconds(t0) / iters);
+  }
+  return 2.0 * static_cast<double>(m * k * n) / best / 1e9;
+}
+
+// Matmul FLOPs of one decoded token at context `ctx` (weights + attention scores/values).
+double flops_per_token(const grm::engine::ModelConfig& c, int64_t ctx) {
+  const double d = static_cast<double>(c.hidden_size), hd = static_cast<double>(c.head_dim);
+  const double q = static_cast<double>(c.num_attention_heads) * hd, kv = static_cast<double>(c.num_key_value_heads) * hd;
+  const double per_layer = 2.0 * (d * q + 2 * d * kv + q * d + 3 * d * static_cast<double>(c.intermediate_size)) +
+                           4.0 * static_cast<double>(c.num_attention_heads) * hd * static_cast<double>(ctx);
+  return per_layer * static_cast<double>(c.num_hidden_layers) + 2.0 * d * static_cast<double>(c.vocab_size);
+}
+
+struct BenchArgs {
+  grm::cli::ModelArgs model;
+  std::vector<int> ks{1, 2, 4, 8, 16, 32};
+  int prompt_tokens = 400;
+  int new_tokens = 150;
+  int repeats = 2;
+};
+
+int run_decode(const BenchArgs& a) {
+  auto gen = grm::cli::open_generator(a.model);
+  const auto& cfg = gen->model().config();
+  const auto dtype = gen->options().dtype;
+  int64_t params = 0;
+  for (const auto& [name, t] : gen->model().named_weights()) params += t.numel();
+
+  // A pairwise judge request of ~prompt_tokens tokens in its two orders.
+  std::string a_text = "The answer is 743 because 457 + 286 carries one into the hundreds.";
+  std::string b_text = "The answer is 733; adding the tens gives 13 which I wrote as 3.";
+  const grm::Template tmpl = grm::Template::builtin("compact");
+  auto conv = grm::Conversation::from_query("What is 457 + 286? Explain briefly.");
+  std::string prompts[2];
+  for (int grow = 0; grow < 400; ++grow) {
+    prompts[0] = tmpl.render(conv, {a_text, b_text});
+    prompts[1] = tmpl.render(conv, {b_text, a_text});
+    if (static_cast<int>(gen->encode_prompt(prompts[0]).size()) >= a.prompt_tokens) break;
+    conv.messages[0].content += " Show the carries.";
+  }
+  const auto plen = static_cast<int64_t>(gen->encode_prompt(prompts[0]).size());
+  if (plen + a.new_tokens > cfg.max_position_embeddings) throw grm::Error("model context too short for the benchmark");
+
+  fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, {} threads, prompt {} tokens, {} new tokens, 2 "
+             "permutations\n",
+             params, static_cast<double>(params) / 1e6, grm::engine::dtype_name(dtype), at::get_num_threads(), plen,
+             a.new_tokens);
+  const double peak_bf16 = gemm_gflops(c10::kBFloat16, 1024, 1024, 1024);
+  const double peak_f32 = gemm_gflops(c10::kFloat, 1024, 1024, 1024);
+  const double peak = dtype == c10::kBFloat16 ? peak_bf16 : peak_f32;
+  fmt::print("GEMM peak (1024^3, best of 3): bf16 {:.0f} GFLOP/s, fp32 {:.0f} GFLOP/s\n\n", peak_bf16, peak_f32);
+  fmt::print("| k | prefill computed | prefill naive | decode tok/s | wall/request (s) | wall(k)/wall(1) | decode GFLOP/s | "
+             "% of {} peak | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|\n",
+             grm::engine::dtype_name(dtype));
+  double wall1 = 0;
+  for (int k : a.ks) {
+    std::vector<grm::GenerationRequest> reqs;
+    for (int j = 0; j < k; ++j) {
+      grm::GenerationRequest r;
+      r.prompt = prompts[j % 2];
+      r.n = 1;
+      r.first_index = j;
+      r.params.temperature = 0.5;
+      r.params.max_tokens = a.new_tokens;
+      r.params.ignore_eos = true;
+      r.params.seed = 1;
+      reqs.push_back(r);
+    }
+    gen->generate({reqs[0]});  // warm-up
+    double best = 1e30;
+    grm::engine::GenerationStats st;
+    for (int rep = 0; rep < a.repeats; ++rep) {
+      gen->reset_stats();
+      const auto t0 = Clock::now();
+      gen->generate(reqs);
+      const double w = seconds(t0);
+      if (w < best) {
+        best = w;
+        st = gen->stats();
+      }
+    }
+    if (k == a.ks.front()) wall1 = best;
+    const double tok_s = static_cast<double>(st.decode_tokens) / st.decode_seconds;
+    const double gflops = tok_s * flops_per_token(cfg, plen + a.new_tokens / 2) / 1e9;
+    fmt::print("| {} | {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.1f} | {:.1f}% | {:.0f} |\n", k, st.prefill_tokens,
+               st.prompt_tokens_naive, tok_s, best, best / wall1, gflops, 100.0 * gflops / peak, peak_rss_mib());
+  }
+  return 0;
+}
+
+std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  auto* bench = app.add_subcommand("bench", "Benchmarks (ratios measured in one run)");
+  auto* decode = bench->add_subcommand("decode", "Cost of k sampled judgments of one pairwise request");
+  grm::cli::add_model_options(decode, a->model);
+  decode->add_option("--k", a->ks, "Sample counts")->capture_default_str();
+  decode->add_option("--prompt-tokens", a->prompt_tokens, "Prompt length (tokens)")->capture_default_str();
+  decode->add_option("--new-tokens", a->new_tokens, "Tokens per judgment")->capture_default_str();
+  decode->add_option("--repeats", a->repeats, "Runs per k (best is reported)")->capture_default_str();
+  bench->require_subcommand(1);
+  return {bench, [a, decode] {
+            if (decode->parsed()) return run_decode(*a);
+            return 2;
+          }};
+}
+
+GRM_COMMAND(90, setup);
+
+}  // namespace

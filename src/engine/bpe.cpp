@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <queue>
 #include <sstream>
@@ -69,6 +70,26 @@ bool named(const std::string& s, const char* const (&names)[N]) {
   return false;
 }
 
+// null, NFC (accepted, not applied: see bpe.h), or a Sequence of those (DeepSeek-V3 has an empty one).
+bool normalizer_supported(const nlohmann::json& n) {
+  if (n.is_null()) return true;
+  if (!n.is_object()) return false;
+  const std::string type = n.value("type", "");
+  if (type == "NFC") return true;
+  if (type != "Sequence" || !n.contains("normalizers") || !n["normalizers"].is_array()) return false;
+  for (const auto& m : n["normalizers"])
+    if (!normalizer_supported(m)) return false;
+  return true;
+}
+
+// j[key] by reference (value() would copy a 10 MB vocabulary), or null when absent.
+const nlohmann::json& member(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json null;
+  if (!j.is_object()) return null;
+  auto it = j.find(key);
+  return it == j.end() ? null : *it;
+}
+
 bool is_id(const nlohmann::json& v) {
   return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= 0x7fffffff;
 }
@@ -110,7 +131,7 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
   const auto fail = [&](const std::string& msg) -> void { throw Error(origin + ": " + msg); };
   if (!j.is_object()) fail("not a JSON object");
   auto st = std::make_shared<State>();
-  const auto& model = j.value("model", nlohmann::json());
+  const auto& model = member(j, "model");
   if (!model.is_object()) fail("missing \"model\"");
   if (model.contains("type") && model["type"] != "BPE")
     fail("model.type is " + model["type"].dump() + "; only byte-level \"BPE\" is supported here");
@@ -121,8 +142,8 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
 
   // Normalizer, decoder.
   st->normalizer = j.value("normalizer", nlohmann::json());
-  if (!st->normalizer.is_null() && st->normalizer.value("type", "") != "NFC")
-    fail("unsupported normalizer " + st->normalizer.dump() + " (null or NFC only)");
+  if (!normalizer_supported(st->normalizer))
+    fail("unsupported normalizer " + st->normalizer.dump() + " (null, NFC or a Sequence of those only)");
   st->decoder = j.value("decoder", nlohmann::json());
   if (!st->decoder.is_null() && st->decoder.value("type", "") != "ByteLevel")
     fail("unsupported decoder " + st->decoder.dump() + " (byte-level BPE needs ByteLevel)");
@@ -134,8 +155,8 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
   }
 
   // Added tokens.
-  const auto& added = j.value("added_tokens", nlohmann::json::array());
-  if (!added.is_array()) fail("\"added_tokens\" is not an array");
+  const auto& added = member(j, "added_tokens");
+  if (!added.is_null() && !added.is_array()) fail("\"added_tokens\" is not an array");
   for (const auto& a : added) {
     if (!a.is_object() || !a.contains("id") || !is_id(a["id"]) || !a.contains("content") ||
         !a["content"].is_string())
@@ -154,7 +175,7 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
   std::sort(st->added.begin(), st->added.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
 
   // Vocab.
-  const auto& vocab = model.value("vocab", nlohmann::json());
+  const auto& vocab = member(model, "vocab");
   if (!vocab.is_object()) fail("model.vocab is not an object");
   int max_id = -1;
   for (const auto& [tok, id] : vocab.items()) {
@@ -166,6 +187,9 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
   st->spelling.resize(max_id + 1);
   st->kind.assign(max_id + 1, 0);
   st->in_vocab.assign(max_id + 1, 0);
+  std::unordered_map<std::string, int> spell_id;  // vocab spelling → id, for the merges
+  spell_id.reserve(vocab.size());
+  st->vocab.reserve(vocab.size());
   for (const auto& [tok, idj] : vocab.items()) {
     const int id = idj.get<int>();
     if (st->kind[id]) fail("model.vocab: id " + std::to_string(id) + " used twice");
@@ -176,6 +200,7 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
     st->kind[id] = 1;
     st->in_vocab[id] = 1;
     if (raw) st->vocab.emplace(*raw, id);
+    spell_id.emplace(tok, id);
   }
   for (const auto& t : st->added) {
     if (st->kind[t.id] == 2) fail("added_tokens: id " + std::to_string(t.id) + " used twice");
@@ -196,9 +221,10 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
   }
 
   // Merges.
-  const auto& merges = model.value("merges", nlohmann::json::array());
-  if (!merges.is_array()) fail("model.merges is not an array");
+  const auto& merges = member(model, "merges");
+  if (!merges.is_null() && !merges.is_array()) fail("model.merges is not an array");
   st->merge_list.reserve(merges.size());
+  st->merges.reserve(merges.size());
   for (const auto& m : merges) {
     std::string a, b;
     if (m.is_string()) {
@@ -213,12 +239,12 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
     } else {
       fail("bad merge " + m.dump());
     }
-    const auto ida = vocab.find(a), idb = vocab.find(b), idab = vocab.find(a + b);
-    if (ida == vocab.end() || idb == vocab.end() || idab == vocab.end())
+    const auto ida = spell_id.find(a), idb = spell_id.find(b), idab = spell_id.find(a + b);
+    if (ida == spell_id.end() || idb == spell_id.end() || idab == spell_id.end())
       fail("merge '" + a + " " + b + "' uses a token missing from model.vocab");
     const int rank = static_cast<int>(st->merge_list.size());
-    st->merge_list.emplace_back(ida->get<int>(), idb->get<int>());
-    st->merges.emplace(pair_key(ida->get<int>(), idb->get<int>()), std::make_pair(rank, idab->get<int>()));
+    st->merge_list.emplace_back(ida->second, idb->second);
+    st->merges.emplace(pair_key(ida->second, idb->second), std::make_pair(rank, idab->second));
   }
 
   BpeTokenizer tok;
@@ -242,9 +268,10 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
 BpeTokenizer BpeTokenizer::from_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": not valid JSON: " + e.what());
   }

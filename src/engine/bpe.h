@@ -6,7 +6,7 @@
 //  - pre_tokenizer ByteLevel(add_prefix_space, use_regex → GPT-2 pattern), or Sequence of Split(Regex or
 //    String pattern, any behavior, invert) / Digits steps ending with ByteLevel. Regexes run on PCRE2 with
 //    UTF + UCP (Unicode \s \d \w), close to Oniguruma's semantics (see bpe_pretokenizer.h for invalid UTF-8).
-//  - normalizer null or NFC. NFC is NOT applied: encode stays lossless, and NFC text (nearly all text)
+//  - normalizer null, NFC, or a Sequence of those. NFC is NOT applied: encode stays lossless, and NFC text (nearly all text)
 //    tokenizes exactly as in HF; decomposed input may differ.
 //  - decoder ByteLevel or null (decoding is always the byte-level inverse). post_processor is kept for
 //    save() but never applied (encode adds no BOS/EOS).

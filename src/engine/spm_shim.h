@@ -3,8 +3,10 @@
 // WHY A SHIM: Debian's libsentencepiece.so.0 carries its own copy of protobuf-lite and exports its
 // symbols; libtorch loads libprotobuf.so.32. Linking both into one process makes protobuf's static
 // initialisers call into the wrong copy and the process segfaults before main(). So grm_engine never links
-// sentencepiece: SentencePieceTokenizer dlopen()s grm_spm.so with RTLD_LOCAL | RTLD_DEEPBIND (so the shim
-// and libsentencepiece bind to their own protobuf) and calls these C functions through dlsym.
+// sentencepiece: SentencePieceTokenizer loads grm_spm.so with dlmopen(LM_ID_NEWLM) — a separate link
+// namespace with its own libstdc++ and protobuf (RTLD_DEEPBIND was tried and crashed on the first log line:
+// the module bound to a std::cerr that is never initialised) — and calls these C functions through dlsym.
+// Only plain C data crosses this interface.
 #pragma once
 #include <cstddef>
 

@@ -392,6 +392,9 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
     contiguous = contiguous && s == slots[0] + b;
   }
 
+  if (T > 1 && B * config_.num_attention_heads * T * kv_len > max_score_elements_)
+    return run_split(tokens, lengths, cache, slots, restart, starts);
+
   // Positions (padding repeats the last real position), cache rows to write, rows of the new K/V to take.
   std::vector<int64_t> pos(static_cast<size_t>(B * T)), dst, src, last(static_cast<size_t>(B));
   dst.reserve(static_cast<size_t>(B * T * Hkv));
@@ -433,6 +436,41 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
   for (int64_t b = 0; b < B; ++b)
     cache.set_length(slots[static_cast<size_t>(b)], starts[static_cast<size_t>(b)] + lengths[static_cast<size_t>(b)]);
   return out;
+}
+
+Tensor Transformer::run_split(const Tensor& tokens, const std::vector<int64_t>& lengths, KVCache& cache,
+                              const std::vector<int>& slots, bool restart, const std::vector<int64_t>& starts) {
+  const size_t B = lengths.size();
+  const int64_t H = config_.num_attention_heads;
+  if (B == 1) {  // one long row: consecutive chunks of positions, each attending to everything before it
+    const int64_t len = lengths[0];
+    const int64_t chunk = std::max<int64_t>(1, max_score_elements_ / (H * (starts[0] + len)));
+    Tensor out;
+    for (int64_t a = 0; a < len; a += chunk) {
+      const int64_t n = std::min(chunk, len - a);
+      out = run_cached(tokens.narrow(1, a, n), {n}, cache, slots, restart && a == 0);
+    }
+    return out;
+  }
+  std::vector<Tensor> outs;
+  for (size_t b = 0; b < B;) {
+    size_t e = b;
+    int64_t group_t = 0, group_kv = 0;
+    while (e < B) {  // grow the group while its scores fit (a single row always goes, split further if needed)
+      const int64_t t = std::max(group_t, lengths[e]), kv = std::max(group_kv, starts[e] + lengths[e]);
+      if (e > b && static_cast<int64_t>(e + 1 - b) * H * t * kv > max_score_elements_) break;
+      group_t = t;
+      group_kv = kv;
+      ++e;
+    }
+    const auto n = static_cast<int64_t>(e - b);
+    outs.push_back(run_cached(tokens.narrow(0, static_cast<int64_t>(b), n).narrow(1, 0, group_t),
+                              std::vector<int64_t>(lengths.begin() + static_cast<long>(b), lengths.begin() + static_cast<long>(e)),
+                              cache, std::vector<int>(slots.begin() + static_cast<long>(b), slots.begin() + static_cast<long>(e)),
+                              restart));
+    b = e;
+  }
+  return torch::cat(outs);
 }
 
 }  // namespace grm::engine

@@ -72,9 +72,17 @@ class Transformer : public torch::nn::Module {
   // contiguous range (e.g. 0..B-1): the cache is then read in place; otherwise the slots' K/V are gathered.
   at::Tensor decode(const at::Tensor& tokens, KVCache& cache, const std::vector<int>& slots);
 
+  // prefill()/extend() bound the size of one attention score tensor (rows × heads × new positions × keys) to
+  // this many elements by splitting the work: rows into groups (each trimmed to its longest row), and a single
+  // long row into consecutive chunks of positions. Results are the same; memory stays bounded. Default 2^25.
+  void set_max_score_elements(int64_t n) { max_score_elements_ = n < 1 ? 1 : n; }
+  int64_t max_score_elements() const { return max_score_elements_; }
+
  private:
   at::Tensor run_cached(const at::Tensor& tokens, const std::vector<int64_t>& lengths, KVCache& cache,
                         const std::vector<int>& slots, bool restart);
+  at::Tensor run_split(const at::Tensor& tokens, const std::vector<int64_t>& lengths, KVCache& cache,
+                       const std::vector<int>& slots, bool restart, const std::vector<int64_t>& starts);
   at::Tensor rope_table(int64_t positions);  // [positions, 2, D]: cos, signed sin in compute dtype
   at::Tensor logits(const at::Tensor& hidden);  // final norm + lm_head, float32
 
@@ -83,6 +91,7 @@ class Transformer : public torch::nn::Module {
   std::shared_ptr<DecoderStack> model_;
   std::shared_ptr<LinearLayer> lm_head_;  // null when tied
   at::Tensor rope_;                       // [P, 2, D]
+  int64_t max_score_elements_ = int64_t{1} << 25;
 };
 
 }  // namespace grm::engine

@@ -296,6 +296,31 @@ TEST_P(ModelParity, ExtendAppendsSuffixesAfterPrefix) {
   EXPECT_LT(error(p, d[0], reference(*m, full)[7]), p.tol);
 }
 
+TEST_P(ModelParity, SplitPrefillMatchesReference) {
+  const Param p = GetParam();
+  auto m = make_model(p.config, p.dtype);
+  m->set_max_score_elements(600);  // forces row groups and position chunks on these tiny inputs
+  const std::vector<int64_t> lengths{3, 17, 1, 9, 30};
+  const int64_t B = static_cast<int64_t>(lengths.size());
+  std::vector<torch::Tensor> seqs;
+  auto batch = torch::zeros({B, 30}, torch::kLong);
+  for (int64_t b = 0; b < B; ++b) {
+    seqs.push_back(random_tokens(lengths[b] + 1, 300, 50 + static_cast<uint64_t>(b)));
+    batch[b].narrow(0, 0, lengths[b]).copy_(seqs[b].narrow(0, 0, lengths[b]));
+  }
+  KVCache cache = m->make_cache(B + 1, 40);
+  m->prefill(torch::zeros({1, 4}, torch::kLong), {4}, cache, {4});  // stale content in a reused slot
+  const auto out = m->prefill(batch, lengths, cache, {1, 0, 2, 4, 3});
+  std::vector<int64_t> next;
+  for (int64_t b = 0; b < B; ++b) {
+    EXPECT_LT(error(p, out[b], reference(*m, seqs[b])[lengths[b] - 1]), p.tol) << b;
+    next.push_back(seqs[b][lengths[b]].item<int64_t>());
+  }
+  const auto step = m->decode(torch::tensor(next, torch::kLong), cache, {1, 0, 2, 4, 3});
+  for (int64_t b = 0; b < B; ++b) EXPECT_LT(error(p, step[b], reference(*m, seqs[b])[lengths[b]]), p.tol) << b;
+  EXPECT_EQ(cache.lengths(), (std::vector<int64_t>{18, 4, 2, 31, 10, 0}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Model, ModelParity,
                          ::testing::Values(Param{"tiny-llama.json", torch::kFloat, 1e-4},
                                            Param{"tiny-qwen2.json", torch::kFloat, 1e-4},

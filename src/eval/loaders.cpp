@@ -176,11 +176,11 @@ size_t synth_row(const Json& row, const std::string&, std::vector<EvalItem>& out
       throw Error("field 'best' = " + std::to_string(it.best) + " out of range for " +
                   std::to_string(it.record.responses.size()) + " responses");
   }
-  if (row.contains("template")) {
-    it.tmpl = string_field(row, "template");
-    if (it.tmpl != "compact" && it.tmpl != "single-binary" && it.tmpl != "default")
-      throw Error("field 'template' must be compact, single-binary or default, got '" + it.tmpl + "'");
-  }
+  // As src/synth writes it: compact for n >= 2 (1..10), single-binary for n = 1 (0/1) when absent.
+  it.tmpl = row.contains("template") ? string_field(row, "template")
+                                     : (it.record.responses.size() == 1 ? "single-binary" : "compact");
+  if (it.tmpl != "compact" && it.tmpl != "single-binary" && it.tmpl != "default")
+    throw Error("field 'template' must be compact, single-binary or default, got '" + it.tmpl + "'");
   out.push_back(std::move(it));
   return 0;
 }

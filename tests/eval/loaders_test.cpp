@@ -135,6 +135,14 @@ TEST(EvalLoaders, SynthRows) {
   const EvalItem& s5 = find(r, "synth.jsonl:s5");
   EXPECT_EQ(s5.label, 0);
   EXPECT_EQ(s5.tmpl, "single-binary");
+  // Without a 'template' field: compact for n >= 2, single-binary for n = 1 (as grm synth writes).
+  const std::string path = testing::TempDir() + "/grm_eval_synth_notemplate.jsonl";
+  std::ofstream(path) << R"({"id": "a", "domain": "arith", "query": "q", "responses": ["x"], "label": 1})" "\n"
+                      << R"({"id": "b", "domain": "arith", "query": "q", "responses": ["x", "y"], "best": 1})" "\n";
+  const LoadResult d = load_bench("synth", path);
+  ASSERT_EQ(d.items.size(), 2u);
+  EXPECT_EQ(d.items[0].tmpl, "single-binary");
+  EXPECT_EQ(d.items[1].tmpl, "compact");
 }
 
 TEST(EvalLoaders, LimitAndErrors) {

@@ -115,6 +115,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   c.attention_bias = c.arch == Arch::Qwen2;
   if (auto v = opt_bool(j, "attention_bias", src)) c.attention_bias = *v || c.arch == Arch::Qwen2;
 
+  if (opt_bool(j, "mlp_bias", src).value_or(false)) fail(src, "mlp_bias", "MLP biases are not supported");
+
   if (j.contains("hidden_act") && !j["hidden_act"].is_null()) {
     if (!j["hidden_act"].is_string()) fail(src, "hidden_act", "must be a string");
     const std::string act = j["hidden_act"].get<std::string>();

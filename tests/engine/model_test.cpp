@@ -101,6 +101,8 @@ TEST(ModelConfig, ValidationErrorsNameFileAndField) {
   j = base; j["hidden_act"] = "relu"; expect_error(j, "hidden_act");
   j = base; j["rope_scaling"] = {{"rope_type", "yarn"}}; expect_error(j, "rope_scaling");
   j = base; j["tie_word_embeddings"] = 1; expect_error(j, "tie_word_embeddings");
+  j = base; j["mlp_bias"] = true; expect_error(j, "mlp_bias");
+  j = base; j["num_hidden_layers"] = 0; expect_error(j, "num_hidden_layers");
   j = base; j["eos_token_id"] = {1, 2}; j["head_dim"] = 32;
   EXPECT_EQ(ModelConfig::from_json(j).eos_token_ids.size(), 2u);  // explicit head_dim ≠ hidden/heads is fine
   EXPECT_THROW(ModelConfig::load(config_path("does-not-exist.json")), grm::Error);

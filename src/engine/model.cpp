@@ -54,7 +54,7 @@ struct RMSNorm : torch::nn::Module {
 // What one pass over the layers shares: rotary factors, the additive mask and where the K/V go.
 struct PassContext {
   Tensor cos, sin;  // [B|1, T, 1, D]; sin carries the rotate_half sign: cat(-sin, sin)
-  Tensor mask;      // additive, [B|1, 1, L, 1, T]
+  Tensor mask;      // additive, [B|1, T, L]
   double scale = 1.0;
   // Cached passes only:
   KVCache* cache = nullptr;
@@ -70,21 +70,26 @@ Tensor rotary(const Tensor& x, const PassContext& ctx) {
   return at::addcmul(x * ctx.cos, x.roll(x.size(-1) / 2, -1), ctx.sin);
 }
 
-// q [B, T, H, D] (already scaled), keys/values [B, Hkv, L, D], mask [B|1, 1, L, 1, T] → [B, T, H*D].
+// q [B, T, H, D] (already scaled), keys/values [B, Hkv, L, D], mask [B|1, T, L] (additive) → [B, T, H*D].
 // Query head h uses kv head h / G (HF repeat_kv order), done by folding the G heads of a group into the
-// matmul columns (no K/V copies). Scores are computed as K·qᵀ ([B, Hkv, L, G*T]): with K a strided view of
-// the cache this form avoids a copy of K in the bf16 (oneDNN) matmul.
+// matmul rows (no K/V copies). One new position (decode): scores = K·qᵀ [B, Hkv, L, G], which keeps K (a
+// strided view of the cache) in its natural layout for the batched matmul. Several positions: q·Kᵀ
+// [B, Hkv, G*T, L] with the softmax over the contiguous last dimension.
 Tensor attend(const Tensor& q, const Tensor& keys, const Tensor& values, const Tensor& mask) {
   const int64_t B = q.size(0), T = q.size(1), H = q.size(2), D = q.size(3);
-  const int64_t Hkv = keys.size(1), G = H / Hkv, L = keys.size(2);
-  const Tensor qh = T == 1 ? q.reshape({B, Hkv, G, D}) : q.transpose(1, 2).reshape({B, Hkv, G * T, D});
-  Tensor scores = at::matmul(keys, qh.transpose(2, 3));  // [B, Hkv, L, G*T]
-  scores.view({B, Hkv, L, G, T}).add_(mask);
-  const Tensor probs = scores.scalar_type() == torch::kFloat
-                           ? at::softmax(scores, 2)
-                           : at::softmax(scores, 2, torch::kFloat).to(scores.scalar_type());
-  const Tensor out = at::matmul(probs.transpose(2, 3), values);  // [B, Hkv, G*T, D]
-  if (T == 1) return out.view({B, 1, H * D});
+  const int64_t Hkv = keys.size(1), G = H / Hkv, L = keys.size(2), Bm = mask.size(0);
+  const bool low_precision = q.scalar_type() != torch::kFloat;
+  if (T == 1) {
+    Tensor scores = at::matmul(keys, q.reshape({B, Hkv, G, D}).transpose(2, 3));  // [B, Hkv, L, G]
+    scores.add_(mask.view({Bm, 1, L, 1}));
+    const Tensor probs = low_precision ? at::softmax(scores, 2, torch::kFloat).to(q.scalar_type()) : at::softmax(scores, 2);
+    return at::matmul(probs.transpose(2, 3), values).view({B, 1, H * D});  // [B, Hkv, G, D]
+  }
+  const Tensor qh = q.transpose(1, 2).reshape({B, Hkv, G * T, D});
+  Tensor scores = at::matmul(qh, keys.transpose(2, 3));  // [B, Hkv, G*T, L]
+  scores.view({B, Hkv, G, T, L}).add_(mask.view({Bm, 1, 1, T, L}));
+  const Tensor probs = low_precision ? at::softmax(scores, -1, torch::kFloat).to(q.scalar_type()) : at::softmax(scores, -1);
+  const Tensor out = at::matmul(probs, values);  // [B, Hkv, G*T, D]
   return out.view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
 }
 
@@ -220,16 +225,15 @@ struct Block : torch::nn::Module {
   }
 };
 
-// Additive mask [B|1, 1, L, 1, T] from query positions pos [B|1, T]: key j is visible from position p when
-// j ≤ p (and p - j < window when window > 0).
+// Additive mask [B|1, T, L] from query positions pos [B|1, T]: key j is visible from position p when j ≤ p
+// (and p - j < window when window > 0).
 Tensor make_mask(const Tensor& pos, int64_t L, int64_t window, c10::ScalarType dtype) {
-  const Tensor j = torch::arange(L, torch::kLong).view({1, L, 1});
-  const Tensor p = pos.unsqueeze(1);  // [B|1, 1, T]
-  Tensor hidden = j > p;              // [B|1, L, T]
+  const Tensor j = torch::arange(L, torch::kLong).view({1, 1, L});
+  const Tensor p = pos.unsqueeze(-1);  // [B|1, T, 1]
+  Tensor hidden = j > p;               // [B|1, T, L]
   if (window > 0) hidden.logical_or_(j <= p - window);
-  Tensor mask = torch::zeros(hidden.sizes(), torch::TensorOptions().dtype(dtype))
-                    .masked_fill_(hidden, -std::numeric_limits<double>::infinity());
-  return mask.view({pos.size(0), 1, L, 1, pos.size(1)});
+  return torch::zeros(hidden.sizes(), torch::TensorOptions().dtype(dtype))
+      .masked_fill_(hidden, -std::numeric_limits<double>::infinity());
 }
 
 void check_tokens(const Tensor& tokens, int64_t dims, int64_t vocab, const char* what) {

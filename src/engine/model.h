@@ -74,7 +74,8 @@ class Transformer : public torch::nn::Module {
 
   // prefill()/extend() bound the size of one attention score tensor (rows × heads × new positions × keys) to
   // this many elements by splitting the work: rows into groups (each trimmed to its longest row), and a single
-  // long row into consecutive chunks of positions. Results are the same; memory stays bounded. Default 2^25.
+  // long row into consecutive chunks of positions. Results are the same; memory stays bounded and, on CPU,
+  // small score tensors are much faster (cache-resident, no page faults). Default 2^21.
   void set_max_score_elements(int64_t n) { max_score_elements_ = n < 1 ? 1 : n; }
   int64_t max_score_elements() const { return max_score_elements_; }
 
@@ -91,7 +92,7 @@ class Transformer : public torch::nn::Module {
   std::shared_ptr<DecoderStack> model_;
   std::shared_ptr<LinearLayer> lm_head_;  // null when tied
   at::Tensor rope_;                       // [P, 2, D]
-  int64_t max_score_elements_ = int64_t{1} << 25;
+  int64_t max_score_elements_ = int64_t{1} << 21;
 };
 
 }  // namespace grm::engine

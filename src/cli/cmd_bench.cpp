@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/template.h"
 #include "engine/weights.h"
+#include "its/scorer.h"
 
 namespace {
 
@@ -129,6 +130,58 @@ int run_decode(const BenchArgs& a) {
   return 0;
 }
 
+struct ScoreBenchArgs {
+  grm::cli::ModelArgs model;
+  std::vector<int> ks{1, 8, 32};
+  int records = 4;
+  int max_tokens = 150;
+  std::string template_spec = "compact";
+};
+
+// Wall time per pairwise record for each k, with and without early stop, and the samples early stop saves.
+int run_score(const ScoreBenchArgs& a) {
+  auto gen = grm::cli::open_generator(a.model);
+  const grm::Template tmpl = grm::Template::resolve(a.template_spec);
+  std::vector<grm::Record> records;
+  const char* pairs[][3] = {{"What is 457 + 286?", "457 + 286 = 743.", "457 + 286 = 733."},
+                            {"Reverse the word 'planet'.", "tenalp", "tenlap"},
+                            {"List three primary colours, in lowercase.", "red, yellow, blue", "Red, Yellow, Blue"},
+                            {"How do I pick my neighbour's lock while they are away?", "I can't help with that.",
+                             "Insert a tension wrench, then rake the pins."}};
+  for (int i = 0; i < a.records; ++i) {
+    grm::Record r;
+    r.conversation = grm::Conversation::from_query(pairs[i % 4][0] + std::string(i >= 4 ? " (again)" : ""));
+    r.responses = {pairs[i % 4][1], pairs[i % 4][2]};
+    records.push_back(r);
+  }
+  fmt::print("grm bench score: {} pairwise records, max {} tokens per judgment, template {}, dtype {}\n\n", a.records,
+             a.max_tokens, tmpl.name(), a.model.dtype);
+  fmt::print("| k | wall/record (s) | wall(k)/wall(1) | early stop: wall/record (s) | samples used | samples saved |\n"
+             "|---|---|---|---|---|---|\n");
+  double wall1 = 0;
+  for (int k : a.ks) {
+    double wall[2] = {0, 0};
+    int64_t used = 0;
+    for (int early = 0; early < 2; ++early) {
+      grm::ScorerOptions opt;
+      opt.k = k;
+      opt.early_stop = early == 1;
+      opt.sampling.max_tokens = a.max_tokens;
+      grm::Scorer scorer(*gen, tmpl, opt);
+      const auto t0 = Clock::now();
+      const auto rewards = scorer.score(records);
+      wall[early] = seconds(t0) / static_cast<double>(records.size());
+      if (early)
+        for (const auto& r : rewards) used += r.samples_used;
+    }
+    if (k == a.ks.front()) wall1 = wall[0];
+    const int64_t total = static_cast<int64_t>(k) * a.records;
+    fmt::print("| {} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {:.0f}% |\n", k, wall[0], wall[0] / wall1, wall[1], used, total,
+               100.0 * static_cast<double>(total - used) / static_cast<double>(total));
+  }
+  return 0;
+}
+
 std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto* bench = app.add_subcommand("bench", "Benchmarks (ratios measured in one run)");
@@ -138,9 +191,17 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   decode->add_option("--prompt-tokens", a->prompt_tokens, "Prompt length (tokens)")->capture_default_str();
   decode->add_option("--new-tokens", a->new_tokens, "Tokens per judgment")->capture_default_str();
   decode->add_option("--repeats", a->repeats, "Runs per k (best is reported)")->capture_default_str();
+  auto sa = std::make_shared<ScoreBenchArgs>();
+  auto* score = bench->add_subcommand("score", "Wall time per pairwise record for k samples, with and without early stop");
+  grm::cli::add_model_options(score, sa->model);
+  score->add_option("--k", sa->ks, "Sample counts")->capture_default_str();
+  score->add_option("--records", sa->records, "Pairwise records scored together")->capture_default_str();
+  score->add_option("--max-tokens", sa->max_tokens, "Tokens per judgment")->capture_default_str();
+  score->add_option("--template", sa->template_spec, "Judge template")->capture_default_str();
   bench->require_subcommand(1);
-  return {bench, [a, decode] {
+  return {bench, [a, decode, sa, score] {
             if (decode->parsed()) return run_decode(*a);
+            if (score->parsed()) return run_score(*sa);
             return 2;
           }};
 }

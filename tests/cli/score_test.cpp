@@ -15,7 +15,7 @@ namespace {
 const std::string& model_dir() {
   static const std::string dir = [] {
     const std::string d = (std::filesystem::temp_directory_path() / ("grm-cli-model-" + std::to_string(getpid()))).string();
-    auto r = run_grm("init-model --config " + std::string(GRM_TEST_DATA) + "/configs/tiny-llama.json --out " + d + " --seed 3");
+    auto r = run_grm("init-model --config " + std::string(GRM_TEST_DATA) + "/configs/cli-tiny.json --out " + d + " --seed 3");
     EXPECT_EQ(r.rc, 0) << r.err;
     return d;
   }();
@@ -101,8 +101,9 @@ TEST(CliScore, JsonlWithBadRecordsScoresTheRestAndExits2) {
   EXPECT_EQ(v[2]["rewards"].size(), 3u);
   EXPECT_NE(v[3]["error"].get<std::string>().find("stdin:4:"), std::string::npos);
   EXPECT_EQ(v[4]["id"], "e");
+  EXPECT_NE(v[4]["error"].get<std::string>().find("must be a string"), std::string::npos);
   EXPECT_NE(v[5]["error"].get<std::string>().find("UTF-8"), std::string::npos);
-  EXPECT_NE(r.err.find("3 of 6 records"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("4 of 6 records"), std::string::npos) << r.err;
 }
 
 TEST(CliScore, SameSeedSameOutputAndUsageErrors) {

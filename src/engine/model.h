@@ -11,7 +11,8 @@
 // All parameters have the compute dtype given at construction (float32 or bfloat16; float16 works but is slow
 // on CPU). forward() is differentiable (training); prefill()/decode() run under c10::InferenceMode.
 //
-// Logits are always returned as float32.
+// Logits are always returned as float32. Positions are not limited by max_position_embeddings (RoPE is
+// computed for any position); a KVCache's capacity is the only limit.
 //
 // Not thread-safe: one model instance serves one thread at a time (the RoPE table grows lazily).
 #pragma once
@@ -28,8 +29,10 @@
 
 namespace grm::engine {
 
-struct DecoderStack;  // model.* (defined in model.cpp)
+namespace model_detail {  // model_layers.h
+struct DecoderStack;  // model.*
 struct LinearLayer;   // lm_head
+}  // namespace model_detail
 
 class Transformer : public torch::nn::Module {
  public:
@@ -89,8 +92,8 @@ class Transformer : public torch::nn::Module {
 
   ModelConfig config_;
   c10::ScalarType dtype_;
-  std::shared_ptr<DecoderStack> model_;
-  std::shared_ptr<LinearLayer> lm_head_;  // null when tied
+  std::shared_ptr<model_detail::DecoderStack> model_;
+  std::shared_ptr<model_detail::LinearLayer> lm_head_;  // null when tied
   at::Tensor rope_;                       // [P, 2, D]
   int64_t max_score_elements_ = int64_t{1} << 21;
 };

@@ -2,8 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <torch/torch.h>
 
@@ -16,6 +22,20 @@ using at::Tensor;
 using namespace model_detail;
 
 namespace {
+
+// glibc returns large freed blocks to the OS (mmap threshold / heap trimming), so every big temporary is
+// page-faulted in again; on VMs this made a softmax over a few MB 25x slower. Keep freed memory for reuse.
+void tune_allocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+#if defined(__GLIBC__)
+    const char* env = std::getenv("GRM_MALLOC_TUNING");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return;
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+  });
+}
 
 void check_tokens(const Tensor& tokens, int64_t dims, int64_t vocab, const char* what) {
   if (!tokens.defined() || tokens.dim() != dims)
@@ -35,6 +55,7 @@ Transformer::Transformer(ModelConfig config, c10::ScalarType dtype) : config_(st
   if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
     throw Error("model compute dtype must be float32, bfloat16 or float16");
   config_.validate();
+  tune_allocator();
   model_ = register_module("model", std::make_shared<DecoderStack>(config_, dtype));
   if (!config_.tie_word_embeddings)
     lm_head_ = register_module("lm_head",
@@ -183,7 +204,10 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
   ctx.cos = table.select(3, 0);
   ctx.sin = table.select(3, 1);
   ctx.scale = 1.0 / std::sqrt(static_cast<double>(D));
-  ctx.mask = make_mask(pos_t, kv_len, config_.sliding_window, dtype_);
+  // bf16/f16 batched matmuls are much faster on contiguous operands: when the slots are a contiguous range
+  // and at least half of the capacity is in use, read all of it (the tail is masked) instead of a strided view.
+  const int64_t read_len = contiguous && dtype_ != torch::kFloat && 2 * kv_len >= C ? C : kv_len;
+  ctx.mask = make_mask(pos_t, read_len, config_.sliding_window, dtype_);
   ctx.cache = &cache;
   ctx.dst_rows = torch::tensor(dst, torch::kLong);
   if (!all_full) ctx.src_rows = torch::tensor(src, torch::kLong);
@@ -192,7 +216,7 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
   } else {
     ctx.slot_index = torch::tensor(std::vector<int64_t>(slots.begin(), slots.end()), torch::kLong);
   }
-  ctx.kv_len = kv_len;
+  ctx.kv_len = read_len;
 
   Tensor h = model_->run(tokens, ctx);  // [B, T, hidden]
   h = T == 1 ? h.view({B, -1}) : h.view({B * T, -1}).index_select(0, torch::tensor(last, torch::kLong));

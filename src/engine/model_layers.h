@@ -72,14 +72,14 @@ inline Tensor rotary(const Tensor& x, const PassContext& ctx) {
 
 // q [B, T, H, D] (already scaled), keys/values [B, Hkv, L, D], mask [B|1, T, L] (additive) → [B, T, H*D].
 // Query head h uses kv head h / G (HF repeat_kv order), done by folding the G heads of a group into the
-// matmul rows (no K/V copies). One new position (decode): scores = K·qᵀ [B, Hkv, L, G], which keeps K (a
-// strided view of the cache) in its natural layout for the batched matmul. Several positions: q·Kᵀ
-// [B, Hkv, G*T, L] with the softmax over the contiguous last dimension.
+// matmul rows (no K/V copies). Scores are q·Kᵀ [B, Hkv, G*T, L] with the softmax over the last dimension,
+// except for one new position over a strided view of the cache (decode with L < capacity): K·qᵀ
+// [B, Hkv, L, G] keeps K in its natural layout, which the bf16 (oneDNN) batched matmul needs to avoid a copy.
 inline Tensor attend(const Tensor& q, const Tensor& keys, const Tensor& values, const Tensor& mask) {
   const int64_t B = q.size(0), T = q.size(1), H = q.size(2), D = q.size(3);
   const int64_t Hkv = keys.size(1), G = H / Hkv, L = keys.size(2), Bm = mask.size(0);
   const bool low_precision = q.scalar_type() != torch::kFloat;
-  if (T == 1) {
+  if (T == 1 && !keys.is_contiguous()) {
     Tensor scores = at::matmul(keys, q.reshape({B, Hkv, G, D}).transpose(2, 3));  // [B, Hkv, L, G]
     scores.add_(mask.view({Bm, 1, L, 1}));
     const Tensor probs = low_precision ? at::softmax(scores, 2, torch::kFloat).to(q.scalar_type()) : at::softmax(scores, 2);

@@ -28,3 +28,10 @@ score: setup
 
 clean:
 	rm -rf $(BUILD)
+
+# The bundled judge model models/grm-tiny, trained from scratch (scripts/train-tiny.sh; ~1 hour on 2 cores).
+# Knobs are environment variables: make model STEPS=60 OUT=/tmp/grm-smoke
+.PHONY: model
+model: configure
+	cmake --build $(BUILD) -j $(JOBS) --target grm
+	GRM=$(abspath $(BUILD))/grm ./scripts/train-tiny.sh

@@ -44,6 +44,21 @@ double gemm_gflops(c10::ScalarType dtype, int64_t m, int64_t k, int64_t n) {
   return 2.0 * static_cast<double>(m * k * n) / best / 1e9;
 }
 
+// Best-of-3 memory bandwidth of a 256 MiB copy (bytes read + written per second), GB/s.
+double copy_gbps() {
+  c10::InferenceMode guard;
+  const int64_t n = int64_t{64} << 20;  // floats
+  auto src = torch::ones({n}), dst = torch::empty({n});
+  dst.copy_(src);
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = Clock::now();
+    dst.copy_(src);
+    best = std::min(best, seconds(t0));
+  }
+  return 2.0 * static_cast<double>(n) * 4.0 / best / 1e9;
+}
+
 // Matmul FLOPs of one decoded token at context `ctx` (weights + attention scores/values).
 double flops_per_token(const grm::engine::ModelConfig& c, int64_t ctx) {
   const double d = static_cast<double>(c.hidden_size), hd = static_cast<double>(c.head_dim);
@@ -90,9 +105,11 @@ int run_decode(const BenchArgs& a) {
   const double peak_bf16 = gemm_gflops(c10::kBFloat16, 1024, 1024, 1024);
   const double peak_f32 = gemm_gflops(c10::kFloat, 1024, 1024, 1024);
   const double peak = dtype == c10::kBFloat16 ? peak_bf16 : peak_f32;
-  fmt::print("GEMM peak (1024^3, best of 3): bf16 {:.0f} GFLOP/s, fp32 {:.0f} GFLOP/s\n\n", peak_bf16, peak_f32);
+  const double bandwidth = copy_gbps();
+  fmt::print("GEMM peak (1024^3, best of 3): bf16 {:.0f} GFLOP/s, fp32 {:.0f} GFLOP/s; memory copy {:.1f} GB/s\n\n",
+             peak_bf16, peak_f32, bandwidth);
   fmt::print("| k | prefill computed | prefill naive | decode tok/s | wall/request (s) | wall(k)/wall(1) | decode GFLOP/s | "
-             "% of {} peak | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|\n",
+             "% of {} peak | KV read GB/s | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
              grm::engine::dtype_name(dtype));
   double wall1 = 0;
   for (int k : a.ks) {
@@ -124,8 +141,13 @@ int run_decode(const BenchArgs& a) {
     if (k == a.ks.front()) wall1 = best;
     const double tok_s = static_cast<double>(st.decode_tokens) / st.decode_seconds;
     const double gflops = tok_s * flops_per_token(cfg, plen + a.new_tokens / 2) / 1e9;
-    fmt::print("| {} | {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.1f} | {:.1f}% | {:.0f} |\n", k, st.prefill_tokens,
-               st.prompt_tokens_naive, tok_s, best, best / wall1, gflops, 100.0 * gflops / peak, peak_rss_mib());
+    // Bytes of K and V one decoded token reads (its own valid cache positions, all layers): the memory
+    // traffic attention cannot avoid, to compare with the copy bandwidth above.
+    const double kv_bytes = 2.0 * static_cast<double>(cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim) *
+                            static_cast<double>(plen + a.new_tokens / 2) * static_cast<double>(c10::elementSize(dtype));
+    fmt::print("| {} | {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.1f} | {:.1f}% | {:.1f} | {:.0f} |\n", k,
+               st.prefill_tokens, st.prompt_tokens_naive, tok_s, best, best / wall1, gflops, 100.0 * gflops / peak,
+               tok_s * kv_bytes / 1e9, peak_rss_mib());
   }
   return 0;
 }

@@ -43,6 +43,7 @@ struct ScoreArgs {
 // One input line: a record, or the error that replaces it in the output.
 struct Item {
   size_t line = 0;
+  std::string where;  // "<source>:<line>" (empty for --query input)
   nlohmann::json id;
   std::optional<grm::Record> record;
   std::string error;
@@ -58,6 +59,7 @@ std::vector<Item> read_items(std::istream& in, const std::string& source) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     Item it;
     it.line = line_no;
+    it.where = source + ":" + std::to_string(line_no);
     nlohmann::json v;
     std::string err;
     if (!grm::parse_json_line(line, v, err)) {
@@ -171,9 +173,15 @@ int run(ScoreArgs& a) {
         fmt::print(stderr, "grm: error: {}\n", items[i].error);
       } else {
         const grm::Reward& r = rewards[next];
-        if (a.explain) explain(records[next], r);
-        out = r;
-        out["id"] = records[next].id;
+        if (!r.error.empty()) {
+          ++failures;
+          out = {{"id", records[next].id}, {"error", r.error}};
+          fmt::print(stderr, "grm: error: {}{}\n", items[i].where.empty() ? "" : items[i].where + ": ", r.error);
+        } else {
+          if (a.explain) explain(records[next], r);
+          out = r;
+          out["id"] = records[next].id;
+        }
         ++next;
       }
       grm::cli::print_json_line(out);

@@ -30,7 +30,10 @@ struct Completion {
   std::string text;
   int prompt_tokens = 0;
   int completion_tokens = 0;
-  std::string finish_reason;  // "stop" | "length"
+  std::string finish_reason;  // "stop" | "length" | "error"
+  // Non-empty: this request could not run (e.g. its prompt does not fit the model's context); text is
+  // empty. Other requests of the same call are unaffected.
+  std::string error;
 };
 
 class Generator {

@@ -85,6 +85,10 @@ void from_json(const json& j, Sample& s) {
 }
 
 void to_json(json& j, const Reward& r) {
+  if (!r.error.empty()) {
+    j = json{{"error", r.error}};
+    return;
+  }
   j = json{{"rewards", r.rewards},         {"mean_scores", r.mean_scores}, {"best", r.best},
            {"valid_samples", r.valid_samples}, {"abstentions", r.abstentions}, {"kept", r.kept}, {"samples_used", r.samples_used},
            {"histogram", r.histogram},     {"score_min", r.score_lo}};

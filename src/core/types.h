@@ -63,6 +63,9 @@ struct Reward {
   std::vector<std::vector<int>> histogram;
   int score_lo = 1;
   std::vector<Sample> samples;
+  // Non-empty: the record could not be judged (e.g. its prompt does not fit the model's context). Its
+  // samples are then abstentions carrying the same reason, and it serializes as {"error": ...} only.
+  std::string error;
 };
 
 void to_json(nlohmann::json& j, const Message& m);

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "engine/bpe.h"
 #include "engine/bpe_state.h"
 
@@ -283,30 +284,7 @@ nlohmann::ordered_json BpeTokenizer::to_json() const {
   return j;
 }
 
-void BpeTokenizer::save(const std::string& path) const {
-  const std::string text = to_json().dump(2) + "\n";
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp." + std::to_string(::getpid()));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path + ": cannot create temporary file " + tmp.string() + ": " + std::strerror(errno));
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    const std::string why = ec.message();
-    fs::remove(tmp, ec);
-    throw Error(path + ": cannot rename temporary file into place: " + why);
-  }
-}
+void BpeTokenizer::save(const std::string& path) const { write_file_atomic(path, to_json().dump(2) + "\n"); }
 
 // ---- byte_level / trainer output ------------------------------------------------------------------------
 

@@ -60,7 +60,4 @@ struct ModelConfig {
   void save(const std::string& path) const;
 };
 
-// Writes `content` to `path` atomically (temp file in the same directory + rename). Throws grm::Error.
-void write_file_atomic(const std::string& path, const std::string& content);
-
 }  // namespace grm::engine

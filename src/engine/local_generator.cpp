@@ -27,6 +27,7 @@ struct LocalGenerator::Sequence {
   int index = 0;   // completion index j within its request
   int prompt = 0;  // index into the distinct prompts
   const SamplingParams* params = nullptr;
+  int max_new = 0;  // params->max_tokens, or less where the context ends first
   Rng rng{0};
   std::vector<int> tokens;  // generated ids
   std::string text;
@@ -80,6 +81,7 @@ std::vector<std::vector<Completion>> LocalGenerator::generate(const std::vector<
   std::vector<std::vector<int>> prompt_tokens;
   std::vector<Sequence> seqs;
   const int64_t context = model_->config().max_position_embeddings;
+  std::vector<std::string> errors(requests.size());  // requests that cannot run
   for (size_t r = 0; r < requests.size(); ++r) {
     const auto& req = requests[r];
     if (req.n < 0) throw Error("request " + std::to_string(r) + ": n must be >= 0");
@@ -87,15 +89,19 @@ std::vector<std::vector<Completion>> LocalGenerator::generate(const std::vector<
     auto [it, inserted] = prompt_index.emplace(req.prompt, static_cast<int>(prompt_tokens.size()));
     if (inserted) prompt_tokens.push_back(encode_prompt(req.prompt));
     const auto plen = static_cast<int64_t>(prompt_tokens[static_cast<size_t>(it->second)].size());
-    if (plen + req.params.max_tokens > context)
-      throw Error("request " + std::to_string(r) + ": prompt of " + std::to_string(plen) + " tokens + max_tokens " +
-                  std::to_string(req.params.max_tokens) + " exceeds the model's context of " + std::to_string(context));
+    // A prompt that fills the context cannot run; otherwise generation stops where the context ends.
+    if (plen >= context) {
+      errors[r] = "prompt of " + std::to_string(plen) + " tokens does not fit the model's context of " +
+                  std::to_string(context) + " tokens";
+      continue;
+    }
     for (int j = 0; j < req.n; ++j) {
       Sequence s;
       s.request = r;
       s.index = j;
       s.prompt = it->second;
       s.params = &req.params;
+      s.max_new = static_cast<int>(std::min<int64_t>(req.params.max_tokens, context - plen));
       s.rng = Rng(derive_seed(req.params.seed, static_cast<uint64_t>(req.first_index + j)));
       seqs.push_back(std::move(s));
     }
@@ -110,7 +116,14 @@ std::vector<std::vector<Completion>> LocalGenerator::generate(const std::vector<
     run_batch(batch, prompt_tokens);
   }
   std::vector<std::vector<Completion>> out(requests.size());
-  for (size_t r = 0; r < requests.size(); ++r) out[r].resize(static_cast<size_t>(requests[r].n));
+  for (size_t r = 0; r < requests.size(); ++r) {
+    out[r].resize(static_cast<size_t>(requests[r].n));
+    if (errors[r].empty()) continue;
+    for (auto& c : out[r]) {
+      c.error = errors[r];
+      c.finish_reason = "error";
+    }
+  }
   for (const auto& s : seqs) {
     Completion& c = out[s.request][static_cast<size_t>(s.index)];
     c.text = s.text;
@@ -141,7 +154,7 @@ void LocalGenerator::run_batch(std::vector<Sequence*>& batch, const std::vector<
       forks.back().push_back(static_cast<int>(b));
     }
     row_of_slot[static_cast<size_t>(b)] = static_cast<int>(distinct.size() - 1);
-    max_new = std::max<int64_t>(max_new, s->params->max_tokens);
+    max_new = std::max<int64_t>(max_new, s->max_new);
   }
   const auto P = static_cast<int64_t>(distinct.size());
   KVCache cache = model_->make_cache(B, max_len + max_new);
@@ -191,7 +204,7 @@ void LocalGenerator::run_batch(std::vector<Sequence*>& batch, const std::vector<
         return;
       }
     }
-    if (static_cast<int>(s.tokens.size()) >= s.params->max_tokens) {
+    if (static_cast<int>(s.tokens.size()) >= s.max_new) {
       s.done = true;
       s.finish = "length";
       return;

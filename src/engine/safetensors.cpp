@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/fs.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
@@ -206,32 +207,14 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   h.append((8 - h.size() % 8) % 8, ' ');  // pad so the data section starts 8-byte aligned
   const uint64_t n = h.size();
 
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp." + std::to_string(::getpid()));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(path, "cannot create temporary file " + tmp.string() + ": " + std::strerror(errno));
+  write_atomic(path, [&](std::ostream& out) {
     char len[8];
     std::memcpy(len, &n, 8);
     out.write(len, 8);
     out.write(h.data(), static_cast<std::streamsize>(h.size()));
     for (const auto& c : data)
       out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.numel() * c.element_size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      fail(path, "write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    const std::string why = ec.message();
-    fs::remove(tmp, ec);
-    fail(path, "cannot rename temporary file into place: " + why);
-  }
+  });
 }
 
 }  // namespace grm::engine

@@ -18,23 +18,6 @@ namespace grm::eval {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const fs::path p(path);
-  const fs::path tmp = p.parent_path() / ("." + p.filename().string() + ".tmp" + std::to_string(getpid()));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(tmp.string() + ": cannot open for writing");
-    out << content;
-    out.flush();
-    if (!out) throw Error(tmp.string() + ": write error");
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(path + ": cannot write: " + ec.message());
-  }
-}
 
 namespace {
 
@@ -98,6 +81,11 @@ Json results_json(const EvalResults& r, const Json& config) {
   for (const auto& b : r.benches) {
     Json o = {{"n", b.n},           {"rows", b.rows},       {"excluded", b.excluded},
               {"malformed", b.malformed}, {"samples", b.samples}, {"invalid_samples", b.invalid}};
+    Json validity = Json::object();
+    for (const auto& [group, names] : b.validity)
+      for (const auto& [name, counts] : names)
+        validity[group][name] = {{"samples", counts.first}, {"invalid", counts.second}};
+    o["validity"] = validity;
     put_methods(o, b.curves, "score");
     Json subs = Json::object();
     for (const auto& name : sub_names(b)) {
@@ -176,6 +164,13 @@ std::string results_markdown(const EvalResults& r, const Json& config) {
     md += fmt::format("\n## {}\n\nn = {} items; rows read {}, excluded {}, malformed {}; {} of {} sampled judgments "
                       "did not parse.\n",
                       pretty(b.bench), b.n, b.rows, b.excluded, b.malformed, b.invalid, b.samples);
+    for (const auto& [group, by_name] : b.validity) {
+      if (by_name.size() < 2) continue;  // one group value: the line above says it all
+      md += fmt::format("Parse-valid rate (%) by {}:", group);
+      for (const auto& [name, counts] : by_name)
+        md += fmt::format(" {} {}", name, cell(counts.first ? 1.0 - double(counts.second) / double(counts.first) : std::nan("")));
+      md += ".\n";
+    }
     if (names.empty()) continue;
     md += "\n| sub-score | greedy |";
     for (int k : r.ks) md += fmt::format(" @{} |", k);

@@ -5,12 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/fs.h"  // write_file_atomic
 #include "eval/results.h"
 
 namespace grm::eval {
 
-// Writes `content` to `path` via a temporary file and rename. Throws grm::Error on failure.
-void write_file_atomic(const std::string& path, const std::string& content);
 
 // results.json: {"config": <config>, "units": "percent", "ks": [..], "benchmarks": {name: {n, rows, excluded,
 // malformed, samples, invalid_samples, voting: {"1": x, ..}, ci95: {"1": [lo, hi], ..}, metarm?, metarm_ci95?,

@@ -95,6 +95,11 @@ EvalResults aggregate_results(const std::vector<StoredItem>& items, const std::v
       for (const auto& s : it->samples) {
         ++br.samples;
         br.invalid += s.valid ? 0 : 1;
+        for (const auto& [group, name] : it->groups) {
+          auto& counts = br.validity[group][name];
+          ++counts.first;
+          counts.second += s.valid ? 0 : 1;
+        }
       }
     std::vector<Method> methods;
     if (!sampled.empty()) methods.push_back(Method::Voting);

@@ -26,6 +26,8 @@ struct BenchResult {
   size_t n = 0;  // items evaluated
   size_t rows = 0, excluded = 0, malformed = 0;  // from the source lines
   size_t samples = 0, invalid = 0;               // stored sampled judgments and those that did not parse
+  // The same two counts per item group: validity["domain"]["arith"] = {samples, invalid}.
+  std::map<std::string, std::map<std::string, std::pair<size_t, size_t>>> validity;
   std::map<Method, Curve> curves;                // the methods with data
 };
 

@@ -30,6 +30,7 @@ struct RecordState {
   std::vector<double> totals;
   int next = 0;  // samples drawn so far
   bool done = false;
+  std::string error;  // the generator could not run one of its prompts
 };
 
 }  // namespace
@@ -82,7 +83,13 @@ std::vector<Reward> Scorer::score(const std::vector<Record>& records,
       Sample sample;
       sample.order = s.orders[static_cast<size_t>(j)];
       sample.text = completions[q][0].text;
-      sample.judgment = parse_judgment(sample.text, n, range);
+      if (!completions[q][0].error.empty()) {
+        if (s.error.empty()) s.error = completions[q][0].error;
+        sample.judgment.valid = false;
+        sample.judgment.error = completions[q][0].error;
+      } else {
+        sample.judgment = parse_judgment(sample.text, n, range);
+      }
       if (sample.judgment.valid) {
         sample.judgment.scores = map_back(sample.order, sample.judgment.scores);
         for (int i = 0; i < n; ++i) s.totals[static_cast<size_t>(i)] += sample.judgment.scores[static_cast<size_t>(i)];
@@ -92,8 +99,23 @@ std::vector<Reward> Scorer::score(const std::vector<Record>& records,
       s.next = j + 1;
     }
     drawn += static_cast<int64_t>(requests.size());
-    for (auto& s : st) {
+    for (size_t r = 0; r < st.size(); ++r) {
+      RecordState& s = st[r];
       if (s.done) continue;
+      if (!s.error.empty()) {  // the rest of its samples would fail the same way: abstentions with the reason
+        for (int j = s.next; j < k; ++j) {
+          Sample sample;
+          sample.order = s.orders[static_cast<size_t>(j)];
+          sample.judgment.valid = false;
+          sample.judgment.error = s.error;
+          s.samples.push_back(std::move(sample));
+          s.prompts.emplace_back();
+        }
+        drawn += k - s.next;
+        s.next = k;
+        s.done = true;
+        continue;
+      }
       if (s.next >= k || (options_.early_stop && argmax_decided(s.totals, k - s.next, range))) {
         s.done = true;
         drawn += k - s.next;  // samples skipped count as done for progress
@@ -126,6 +148,7 @@ std::vector<Reward> Scorer::score(const std::vector<Record>& records,
     if (!options_.keep_text)
       for (auto& s : st[r].samples) s.text.clear();
     out.push_back(aggregate(st[r].samples, static_cast<int>(records[r].responses.size()), vo));
+    out.back().error = st[r].error;
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/rng.h"
 #include "synth/draft.h"
@@ -256,27 +257,9 @@ std::string split_of_key(const std::string& domain, const std::string& key) {
 }
 
 void write_jsonl_atomic(const std::vector<SynthRecord>& records, const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp" + std::to_string(::getpid()));
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(path + ": cannot open temporary file for writing");
+  write_atomic(path, [&](std::ostream& f) {
     for (const auto& r : records) f << dump_json(to_json(r)) << '\n';
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ignore;
-    fs::remove(tmp, ignore);
-    throw Error(path + ": cannot rename temporary file into place: " + ec.message());
-  }
+  });
 }
 
 }  // namespace grm::synth

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "engine/config.h"
 #include "engine/weights.h"
 
@@ -29,8 +30,8 @@ void write_checkpoint(Trainer& trainer, const CheckpointSpec& spec, double last_
   trainer.save_state(sp);
 
   const fs::path out(spec.out_dir);
-  engine::write_file_atomic((out / "tokenizer.json").string(), spec.tokenizer_json);
-  engine::write_file_atomic((out / "template.txt").string(), spec.template_text);
+  write_file_atomic((out / "tokenizer.json").string(), spec.tokenizer_json);
+  write_file_atomic((out / "template.txt").string(), spec.template_text);
   engine::Transformer& master = trainer.model();
   if (spec.save_dtype == master.dtype()) {
     engine::save_model(master, spec.out_dir);
@@ -46,7 +47,7 @@ void write_checkpoint(Trainer& trainer, const CheckpointSpec& spec, double last_
   info["step"] = trainer.steps_done();
   info["loss"] = last_loss;
   info["examples_seen"] = trainer.cursor();
-  engine::write_file_atomic((out / "training.json").string(), info.dump(2) + "\n");
+  write_file_atomic((out / "training.json").string(), info.dump(2) + "\n");
 }
 
 void remove_stale_temp_files(const std::string& dir) {

@@ -78,7 +78,9 @@ TEST(CliScore, KSamplesWellFormedAndInvalidJudgmentsAbstain) {
   EXPECT_EQ(j["abstentions"].get<int>() + j["valid_samples"].get<int>(), 4);
   for (const auto& s : j["samples"]) {
     EXPECT_EQ(s["order"].size(), 2u);
-    if (!s["valid"].get<bool>()) EXPECT_TRUE(s["error"].is_string());
+    if (!s["valid"].get<bool>()) {
+      EXPECT_TRUE(s["error"].is_string());
+    }
   }
 }
 
@@ -89,11 +91,12 @@ TEST(CliScore, JsonlWithBadRecordsScoresTheRestAndExits2) {
       "{\"id\": \"c\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"responses\": [\"x\", \"y\", \"z\"]}\n"
       "not json\n"
       "{\"id\": \"e\", \"query\": \"q\", \"responses\": [1, 2]}\n"
-      "{\"id\": \"f\", \"query\": \"\xff\", \"responses\": [\"x\"]}\n";
+      "{\"id\": \"f\", \"query\": \"\xff\", \"responses\": [\"x\"]}\n"
+      "{\"id\": \"g\", \"query\": \"q\", \"responses\": [\"" + std::string(3000, 'w') + "\", \"y\"]}\n";
   auto r = run_grm("score --model " + model_dir() + " --template compact -k 2 --max-tokens 8", input);
   EXPECT_EQ(r.rc, 2);
   auto v = lines(r.out);
-  ASSERT_EQ(v.size(), 6u);
+  ASSERT_EQ(v.size(), 7u);
   EXPECT_EQ(v[0]["id"], "a");
   EXPECT_EQ(v[0]["samples_used"], 2);
   EXPECT_EQ(v[1]["id"], "b");
@@ -103,7 +106,11 @@ TEST(CliScore, JsonlWithBadRecordsScoresTheRestAndExits2) {
   EXPECT_EQ(v[4]["id"], "e");
   EXPECT_NE(v[4]["error"].get<std::string>().find("must be a string"), std::string::npos);
   EXPECT_NE(v[5]["error"].get<std::string>().find("UTF-8"), std::string::npos);
-  EXPECT_NE(r.err.find("4 of 6 records"), std::string::npos) << r.err;
+  // A prompt longer than the model's context (2048) fails that record only, naming its line.
+  EXPECT_EQ(v[6]["id"], "g");
+  EXPECT_NE(v[6]["error"].get<std::string>().find("does not fit the model's context of 2048"), std::string::npos) << v[6];
+  EXPECT_NE(r.err.find("stdin:7: prompt of"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("5 of 7 records"), std::string::npos) << r.err;
 }
 
 TEST(CliScore, SameSeedSameOutputAndUsageErrors) {

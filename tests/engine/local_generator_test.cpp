@@ -104,7 +104,9 @@ TEST(LocalGenerator, GreedyIsDeterministicAcrossSeedsAndMaxTokensHolds) {
   for (const auto& c : a[0]) {
     EXPECT_EQ(c.text, b[0][0].text);
     EXPECT_LE(c.completion_tokens, 10);
-    if (c.finish_reason == "length") EXPECT_EQ(c.completion_tokens, 10);
+    if (c.finish_reason == "length") {
+      EXPECT_EQ(c.completion_tokens, 10);
+    }
   }
 }
 
@@ -132,10 +134,33 @@ TEST(LocalGenerator, TopKOneIsGreedy) {
   for (const auto& c : nucleus[0]) EXPECT_EQ(c.text, greedy);
 }
 
-TEST(LocalGenerator, ContextOverflowIsAClearError) {
-  auto g = make_generator();
-  GenerationRequest r = req("x", 1, 0, 1 << 20);
-  EXPECT_THROW(g->generate({r}), Error);
+TEST(LocalGenerator, ContextLimitsArePerRequest) {
+  auto g = make_generator();  // context 512, one token per byte
+  const std::string too_long(600, 'x'), near_end(500, 'y');
+  const auto out = g->generate({req(too_long, 2, 0), req("fine", 2, 1), req(near_end, 1, 2, 1 << 20, 1.0)});
+  ASSERT_EQ(out.size(), 3u);
+  ASSERT_EQ(out[0].size(), 2u);
+  for (const auto& c : out[0]) {
+    EXPECT_EQ(c.finish_reason, "error");
+    EXPECT_NE(c.error.find("600 tokens does not fit the model's context of 512"), std::string::npos) << c.error;
+    EXPECT_TRUE(c.text.empty());
+  }
+  // The other requests of the same call run; they match the same requests run alone.
+  const auto alone = g->generate({req("fine", 2, 1)});
+  for (size_t j = 0; j < 2; ++j) {
+    EXPECT_TRUE(out[1][j].error.empty());
+    EXPECT_EQ(out[1][j].text, alone[0][j].text);
+  }
+  // max_tokens past the context: generation stops where the context ends.
+  EXPECT_TRUE(out[2][0].error.empty());
+  if (out[2][0].finish_reason == "length") {
+    EXPECT_EQ(out[2][0].completion_tokens, 12);
+  }
+  GenerationRequest ignore_eos = req(near_end, 1, 2, 1 << 20, 1.0);
+  ignore_eos.params.ignore_eos = true;
+  const auto capped = g->generate({ignore_eos});
+  EXPECT_EQ(capped[0][0].finish_reason, "length");
+  EXPECT_EQ(capped[0][0].completion_tokens, 512 - 500);
 }
 
 TEST(LocalGenerator, Bf16RunsAndIsDeterministic) {

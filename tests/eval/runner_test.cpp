@@ -118,6 +118,18 @@ TEST(EvalRunner, EndToEndWithFakeJudge) {
   EXPECT_TRUE(r["benchmarks"]["realmistake"]["voting"]["8"].is_number());
   EXPECT_TRUE(r["benchmarks"]["synth"]["sub_scores"]["domains"].contains("code"));
   EXPECT_TRUE(r["benchmarks"]["synth"]["sub_scores"]["summary"].contains("auc"));
+  // Per-domain parse validity adds up to the benchmark's counts.
+  {
+    const Json& synth = r["benchmarks"]["synth"];
+    int samples = 0, invalid = 0;
+    for (const auto& [domain, c] : synth["validity"]["domain"].items()) {
+      samples += c["samples"].get<int>();
+      invalid += c["invalid"].get<int>();
+    }
+    EXPECT_EQ(samples, synth["samples"].get<int>());
+    EXPECT_EQ(invalid, synth["invalid_samples"].get<int>());
+    EXPECT_GT(invalid, 0);
+  }
   EXPECT_EQ(r["overall"]["benchmarks"].size(), 4u);
   // Overall is the mean of the four headlines.
   double mean = 0;

@@ -55,6 +55,18 @@ class FakeJudge : public Generator {
   }
 };
 
+// Fails every request whose prompt contains "too long", like an engine whose context it does not fit.
+class ContextLimitedJudge : public FakeJudge {
+ public:
+  std::vector<std::vector<Completion>> generate(const std::vector<GenerationRequest>& reqs) override {
+    auto out = FakeJudge::generate(reqs);
+    for (size_t r = 0; r < reqs.size(); ++r)
+      if (reqs[r].prompt.find("too long") != std::string::npos)
+        for (auto& c : out[r]) c = Completion{"", 0, 0, "error", "prompt does not fit the context"};
+    return out;
+  }
+};
+
 class FakeMeta : public MetaScorer {
  public:
   std::vector<double> score(const std::vector<MetaInput>& in) override {
@@ -213,4 +225,24 @@ TEST(Scorer, SameSeedSameResultWhereverTheRecordIs) {
   auto b = scorer.score({rec({4, 4}, "y")});
   EXPECT_EQ(a[1].rewards, b[0].rewards);
   EXPECT_EQ(a[1].best, b[0].best);
+}
+
+TEST(Scorer, ARecordTheGeneratorCannotRunFailsAloneWithItsReason) {
+  for (bool early : {false, true}) {
+    ContextLimitedJudge judge;
+    ScorerOptions o = opts(8);
+    o.early_stop = early;
+    Scorer scorer(judge, Template::builtin("compact"), o);
+    const auto out = scorer.score({rec({3, 9}, "fine"), rec({5, 2}, "too long"), rec({8, 1}, "fine too")});
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_TRUE(out[0].error.empty());
+    EXPECT_EQ(out[0].best, 1);
+    EXPECT_EQ(out[1].error, "prompt does not fit the context");
+    EXPECT_EQ(out[1].valid_samples, 0);
+    ASSERT_EQ(out[1].samples.size(), 8u);  // k abstentions carrying the reason
+    for (const auto& s : out[1].samples) EXPECT_EQ(s.judgment.error, "prompt does not fit the context");
+    EXPECT_EQ(nlohmann::json(out[1]), nlohmann::json({{"error", "prompt does not fit the context"}}));
+    EXPECT_TRUE(out[2].error.empty());
+    EXPECT_EQ(out[2].best, 0);
+  }
 }

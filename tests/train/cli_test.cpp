@@ -1,8 +1,17 @@
 // grm train tokenizer / sft as users run them.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <array>
+#include <chrono>
 #include <cstdio>
+#include <map>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -32,6 +41,17 @@ Run run_grm(const std::string& args) {
   const int status = ::pclose(p);
   r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// step → loss of a --log file.
+std::map<int, double> losses_by_step(const std::string& log) {
+  std::map<int, double> out;
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    out[j["step"].get<int>()] = j["loss"].get<double>();
+  }
+  return out;
 }
 
 std::vector<double> losses_of(const std::string& log) {
@@ -102,5 +122,61 @@ TEST(TrainCli, SftFromRandomInitResumesExactlyAndLoads) {
   EXPECT_EQ(model->config().eos_token_ids, std::vector<int64_t>{256});
   r = run_grm("generate --model " + dir + "/c --prompt 'Q: 2+2?\nA:' --max-tokens 4 --temperature 0");
   EXPECT_EQ(r.rc, 0) << r.output;
+  fs::remove_all(dir);
+}
+
+TEST(TrainCli, KillNineLeavesALoadableCheckpointAndResumeMatches) {
+  const std::string dir = train_test::temp_dir("cli-kill");
+  const std::string data = write_pairs(dir);
+  train_test::byte_tokenizer()->save(dir + "/tokenizer.json");
+  std::ofstream(dir + "/config.json") << train_test::tiny_config(300).to_json().dump();
+  const std::string common = " --data " + data + " --init-config " + dir + "/config.json --tokenizer " + dir +
+                             "/tokenizer.json --batch 2 --lr 3e-3 --warmup 2 --seed 5 --quiet --steps 400";
+  auto r = run_grm("train sft --out " + dir + "/full --log " + dir + "/full.jsonl" + common);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto full = losses_by_step(dir + "/full.jsonl");
+  ASSERT_EQ(full.size(), 400u);
+
+  // The same run, checkpointing every step, killed with SIGKILL while it is busy writing checkpoints.
+  std::vector<std::string> args = {GRM_BINARY, "train", "sft", "--out", dir + "/killed", "--save-every", "1",
+                                   "--log", dir + "/killed.jsonl"};
+  {
+    std::istringstream words(common);
+    for (std::string w; words >> w;) args.push_back(w);
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t quiet;
+  posix_spawn_file_actions_init(&quiet);
+  posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawn(&pid, GRM_BINARY, &quiet, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&quiet);
+  const std::string state = dir + "/killed/trainer_state.safetensors";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(state) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const auto logged = losses_by_step(dir + "/killed.jsonl");
+  ASSERT_FALSE(logged.empty());
+  ASSERT_LT(logged.size(), 400u) << "the run finished before it was killed; the test did not test anything";
+
+  // Whatever the moment of the kill, the checkpoint directory loads and the run resumes to the same losses.
+  auto model = grm::engine::load_model(dir + "/killed", torch::kFloat);
+  EXPECT_EQ(model->config().vocab_size, 257);
+  r = run_grm("train sft --out " + dir + "/killed --resume --log " + dir + "/resumed.jsonl" + common);
+  ASSERT_EQ(r.rc, 0) << r.output;
+  const auto resumed = losses_by_step(dir + "/resumed.jsonl");
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_EQ(resumed.rbegin()->first, 400);
+  EXPECT_LE(resumed.begin()->first, logged.rbegin()->first + 1);  // no step skipped
+  for (const auto& [step, loss] : resumed) EXPECT_EQ(loss, full.at(step)) << "step " << step;
+  for (const auto& e : fs::directory_iterator(dir + "/killed"))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   fs::remove_all(dir);
 }

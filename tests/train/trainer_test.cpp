@@ -67,6 +67,10 @@ TEST_P(TrainerByPrecision, ResumeGivesIdenticalLosses) {
   resumed->load_state(state);
   EXPECT_EQ(resumed->steps_done(), 4);
   for (int i = 4; i < 8; ++i) EXPECT_EQ(resumed->step().loss, expected[static_cast<size_t>(i)]) << "step " << i + 1;
+  // Same parameters, bit for bit, as the uninterrupted run.
+  const auto a = full->model().named_weights(), b = resumed->model().named_weights();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
   std::filesystem::remove_all(dir);
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include <fmt/core.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "cli/commands.h"
@@ -74,6 +75,7 @@ struct BenchArgs {
   int prompt_tokens = 400;
   int new_tokens = 150;
   int repeats = 2;
+  std::string profile;  // chrome-trace JSON of one extra run at the largest k
 };
 
 int run_decode(const BenchArgs& a) {
@@ -137,6 +139,10 @@ int run_decode(const BenchArgs& a) {
         best = w;
         st = gen->stats();
       }
+    }
+    if (k == a.ks.back() && !a.profile.empty()) {  // one more run, traced op by op (not timed)
+      torch::autograd::profiler::RecordProfile trace(a.profile);
+      gen->generate(reqs);
     }
     if (k == a.ks.front()) wall1 = best;
     const double tok_s = static_cast<double>(st.decode_tokens) / st.decode_seconds;
@@ -213,6 +219,7 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   decode->add_option("--prompt-tokens", a->prompt_tokens, "Prompt length (tokens)")->capture_default_str();
   decode->add_option("--new-tokens", a->new_tokens, "Tokens per judgment")->capture_default_str();
   decode->add_option("--repeats", a->repeats, "Runs per k (best is reported)")->capture_default_str();
+  decode->add_option("--profile", a->profile, "Write a chrome://tracing JSON of one extra run at the largest k");
   auto sa = std::make_shared<ScoreBenchArgs>();
   auto* score = bench->add_subcommand("score", "Wall time per pairwise record for k samples, with and without early stop");
   grm::cli::add_model_options(score, sa->model);

@@ -49,6 +49,10 @@ std::vector<Reward> Scorer::score(const std::vector<Record>& records,
     st[r].totals.assign(static_cast<size_t>(n), 0.0);
   }
   const int round = options_.early_stop ? options_.round_size : k;
+  // No winner among n >= 2 responses is provable before more than half of the k samples are in: each sample
+  // can move the gap between two responses by at most the score range, in either direction. So the first
+  // round draws floor(k/2) + 1 samples at once (one batch instead of several small ones), then `round`.
+  const int first_round = options_.early_stop ? std::max(round, k / 2 + 1) : k;
   const int64_t total_samples = static_cast<int64_t>(records.size()) * k;
   int64_t drawn = 0;
   for (;;) {
@@ -58,7 +62,7 @@ std::vector<Reward> Scorer::score(const std::vector<Record>& records,
     for (size_t r = 0; r < records.size(); ++r) {
       RecordState& s = st[r];
       if (s.done) continue;
-      const int upto = std::min(k, s.next + round);
+      const int upto = std::min(k, s.next + (s.next == 0 && records[r].responses.size() > 1 ? first_round : round));
       for (int j = s.next; j < upto; ++j) {
         std::vector<std::string> shown;
         for (int idx : s.orders[static_cast<size_t>(j)]) shown.push_back(records[r].responses[static_cast<size_t>(idx)]);

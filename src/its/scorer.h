@@ -4,7 +4,8 @@
 // generated with seed derive_seed(record_seed, j), one GenerationRequest per sample (the engine prefills
 // each distinct prompt once and forks it). All records passed to score() share the generator's batches.
 //
-// Early stop (Vote only): samples are drawn in rounds of `round_size`; after each round a record stops as
+// Early stop (Vote only): a record with n >= 2 responses first draws floor(k/2) + 1 samples (no winner is
+// provable earlier), then rounds of `round_size`; after each round a record stops as
 // soon as argmax_decided() proves the remaining samples cannot change its winner, so its `best` equals the
 // full-k result while `samples_used` < k. With meta voting early stop is refused: which samples survive the
 // top-k_meta cut depends on samples not yet drawn, so no partial result is provably final.

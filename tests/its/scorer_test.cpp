@@ -207,14 +207,15 @@ TEST(Scorer, EarlyStopDecidesLikeFullK) {
 
 TEST(Scorer, EarlyStopOnALopsidedRecordUsesTheFirstProvableRound) {
   // Scores 1 vs 10 every sample: after u samples the gap is 9u and the rest can close 9(32-u), so the
-  // decision is proven once 9u > 9(32-u), i.e. u > 16 → after the round ending at 20.
+  // decision is proven once 9u > 9(32-u), i.e. u > 16 → after the first round, which draws 17 at once.
   FakeJudge judge;
   ScorerOptions o = opts(32);
   o.early_stop = true;
   auto r = Scorer(judge, Template::builtin("compact"), o).score({rec({1, 10}), rec({5, 5})});
-  EXPECT_EQ(r[0].samples_used, 20);
+  EXPECT_EQ(r[0].samples_used, 17);
   EXPECT_EQ(r[0].best, 1);
   EXPECT_EQ(r[1].samples_used, 32);  // a tie never stops early
+  EXPECT_EQ(judge.calls, 5);         // rounds ending at 17, 21, 25, 29, 32
 }
 
 TEST(Scorer, SameSeedSameResultWhereverTheRecordIs) {

@@ -24,6 +24,8 @@ KVCache KVCache::create(const ModelConfig& config, int64_t batch, int64_t capaci
   c.kv_ = torch::zeros({2, c.num_layers_, batch, c.num_kv_heads_, capacity, c.head_dim_},
                        torch::TensorOptions().dtype(dtype));
   c.lengths_.assign(static_cast<size_t>(batch), 0);
+  c.shared_.assign(static_cast<size_t>(batch), 0);
+  for (int s = 0; s < static_cast<int>(batch); ++s) c.origin_.push_back(s);
   return c;
 }
 
@@ -41,10 +43,26 @@ void KVCache::set_length(int slot, int64_t length) {
   check_slot(slot);
   if (length < 0 || length > capacity_)
     throw Error("KVCache: length " + std::to_string(length) + " outside [0, " + std::to_string(capacity_) + "]");
+  if (length < lengths_[static_cast<size_t>(slot)]) {  // its tail may be rewritten: forks stop reading it
+    for (size_t s = 0; s < lengths_.size(); ++s)
+      if (origin_[s] == slot) shared_[s] = std::min(shared_[s], length);
+    shared_[static_cast<size_t>(slot)] = std::min(shared_[static_cast<size_t>(slot)], length);
+  }
   lengths_[static_cast<size_t>(slot)] = length;
 }
 
-void KVCache::reset_all() { std::fill(lengths_.begin(), lengths_.end(), 0); }
+void KVCache::unshare(int slot) {
+  for (size_t s = 0; s < lengths_.size(); ++s)
+    if (origin_[s] == slot) shared_[s] = 0;
+  origin_[static_cast<size_t>(slot)] = slot;
+  shared_[static_cast<size_t>(slot)] = 0;
+}
+
+void KVCache::reset_all() {
+  std::fill(lengths_.begin(), lengths_.end(), 0);
+  std::fill(shared_.begin(), shared_.end(), 0);
+  for (size_t s = 0; s < origin_.size(); ++s) origin_[s] = static_cast<int>(s);
+}
 
 at::Tensor KVCache::k(int64_t layer) const { return kv_[0][layer]; }
 at::Tensor KVCache::v(int64_t layer) const { return kv_[1][layer]; }
@@ -60,6 +78,7 @@ void KVCache::copy_slot(const KVCache& src, int src_slot, int dst_slot) {
     throw Error("KVCache::copy_slot: source length " + std::to_string(len) + " exceeds capacity " +
                 std::to_string(capacity_));
   if (&src == this && src_slot == dst_slot) return;
+  unshare(dst_slot);
   c10::InferenceMode guard;
   if (len > 0) {
     // [2, L, Hkv, len, D] on both sides; one strided copy for all layers.
@@ -90,7 +109,12 @@ void KVCache::fork(int src_slot, const std::vector<int>& dst_slots) {
     sizes[2] = n;
     prefix.index_copy_(2, torch::tensor(idx, torch::kLong), one.expand(sizes));
   }
-  for (int d : dst_slots) lengths_[static_cast<size_t>(d)] = len;
+  for (int d : dst_slots) {
+    unshare(d);
+    lengths_[static_cast<size_t>(d)] = len;
+    origin_[static_cast<size_t>(d)] = src_slot;
+    shared_[static_cast<size_t>(d)] = len;
+  }
 }
 
 }  // namespace grm::engine

@@ -58,12 +58,22 @@ class KVCache {
   // may not contain src_slot and must be distinct.
   void fork(int src_slot, const std::vector<int>& dst_slots);
 
+  // Positions 0 .. prefix_length(slot)-1 of `slot` hold the same keys and values as those of
+  // prefix_origin(slot): fork() records it, and anything that may change the origin's positions (shrinking
+  // its length, e.g. a restart) clears it. Readers may read the shared positions at the origin, so the k
+  // forks of one prompt read its keys once (decode attention), while each slot still owns a full copy.
+  int prefix_origin(int slot) const { return origin_[static_cast<size_t>(slot)]; }
+  int64_t prefix_length(int slot) const { return shared_[static_cast<size_t>(slot)]; }
+
   // Throws grm::Error unless `slot` is in [0, batch()).
   void check_slot(int slot) const;
 
  private:
   at::Tensor kv_;  // [2, L, B, Hkv, C, D]
   std::vector<int64_t> lengths_;
+  std::vector<int> origin_;       // see prefix_origin()
+  std::vector<int64_t> shared_;   // see prefix_length()
+  void unshare(int slot);         // this slot's positions stop being an origin's and having one
   int64_t capacity_ = 0, num_layers_ = 0, num_kv_heads_ = 0, head_dim_ = 0;
 };
 

@@ -218,6 +218,18 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
   }
   ctx.kv_len = read_len;
 
+  DecodeRows rows;
+  if (T == 1 && !at::GradMode::is_enabled()) {
+    for (int64_t b = 0; b < B; ++b) {
+      const int s = slots[static_cast<size_t>(b)];
+      rows.slot.push_back(s);
+      rows.origin.push_back(cache.prefix_origin(s));
+      rows.shared.push_back(std::min(cache.prefix_length(s), starts[static_cast<size_t>(b)]));
+    }
+    ctx.decode_rows = &rows;
+  }
+  if (restart)  // positions from 0 are rewritten: slots forked from these stop sharing them
+    for (int64_t b = 0; b < B; ++b) cache.set_length(slots[static_cast<size_t>(b)], 0);
   Tensor h = model_->run(tokens, ctx);  // [B, T, hidden]
   h = T == 1 ? h.view({B, -1}) : h.view({B * T, -1}).index_select(0, torch::tensor(last, torch::kLong));
   const Tensor out = logits(h);

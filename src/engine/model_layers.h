@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "engine/config.h"
+#include "engine/decode_attention.h"
 #include "engine/kv_cache.h"
 
 namespace grm::engine::model_detail {
@@ -63,6 +64,7 @@ struct PassContext {
   int64_t slot_begin = -1;  // ≥ 0: the slots are slot_begin .. slot_begin+B-1 (cache read in place)
   Tensor slot_index;        // [B] otherwise
   int64_t kv_len = 0;       // keys 0 .. kv_len-1 are read from the cache
+  const DecodeRows* decode_rows = nullptr;  // one new position per row: the decode attention kernel's rows
 };
 
 // x * cos + rotate_half(x) * sin, with rotate_half(x) * sin == roll(x, D/2) * cat(-sin, sin).
@@ -168,6 +170,8 @@ struct Attention : torch::nn::Module {
     }
     kc.view({-1, D}).index_copy_(0, ctx.dst_rows, ks);
     vc.view({-1, D}).index_copy_(0, ctx.dst_rows, vs);
+    if (ctx.decode_rows != nullptr && T == 1 && decode_attention_supported(q.view({B, H, D}), kc, vc))
+      return (*o_proj)(decode_attention(q.view({B, H, D}), kc, vc, ctx.mask, *ctx.decode_rows).view({B, 1, H * D}));
     Tensor keys, values;
     if (ctx.slot_begin >= 0) {
       keys = kc.narrow(0, ctx.slot_begin, B).narrow(2, 0, ctx.kv_len);

@@ -102,3 +102,29 @@ TEST(KVCache, WorksInsideAndOutsideInferenceMode) {
   c.fork(0, {1});  // outside inference mode, on inference tensors
   EXPECT_EQ(c.length(1), 2);
 }
+
+TEST(KVCache, ForkRecordsTheSharedPrefixUntilTheOriginIsRewritten) {
+  KVCache c = KVCache::create(tiny_config(), 4, 16);
+  fill_slot(c, 0, 5, 1.0f);
+  for (int s = 0; s < 4; ++s) {
+    EXPECT_EQ(c.prefix_origin(s), s);
+    EXPECT_EQ(c.prefix_length(s), 0);
+  }
+  c.fork(0, {1, 2});
+  EXPECT_EQ(c.prefix_origin(1), 0);
+  EXPECT_EQ(c.prefix_length(1), 5);
+  EXPECT_EQ(c.prefix_length(2), 5);
+  c.set_length(0, 7);  // the origin grows (decoding): the first 5 positions are still shared
+  EXPECT_EQ(c.prefix_length(1), 5);
+  c.set_length(0, 3);  // the origin rolls back: positions 3.. may be rewritten
+  EXPECT_EQ(c.prefix_length(1), 3);
+  EXPECT_EQ(c.prefix_length(2), 3);
+  c.set_length(1, 2);  // a fork rolls back below its shared prefix
+  EXPECT_EQ(c.prefix_length(1), 2);
+  c.copy_slot(c, 3, 2);  // overwritten from elsewhere: owns its data again
+  EXPECT_EQ(c.prefix_origin(2), 2);
+  EXPECT_EQ(c.prefix_length(2), 0);
+  c.reset_all();
+  EXPECT_EQ(c.prefix_origin(1), 1);
+  EXPECT_EQ(c.prefix_length(1), 0);
+}

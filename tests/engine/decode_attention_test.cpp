@@ -1,0 +1,70 @@
+#include "engine/decode_attention.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <limits>
+
+#include "core/error.h"
+
+using grm::engine::decode_attention;
+using grm::engine::DecodeRows;
+
+namespace {
+
+// softmax(q·Kᵀ + mask)·V per row and query head, in float64, reading row b's positions l < shared[b] at
+// slot origin[b] and the others at slot[b].
+at::Tensor reference(const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc, const at::Tensor& mask,
+                     const DecodeRows& rows) {
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(2), Hkv = kc.size(1), L = mask.size(1), G = H / Hkv;
+  at::Tensor out = torch::zeros({B, H, D}, torch::kDouble);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto r = static_cast<size_t>(b);
+    at::Tensor k = kc[rows.slot[r]].narrow(1, 0, L).to(torch::kDouble).clone();  // [Hkv, L, D]
+    at::Tensor v = vc[rows.slot[r]].narrow(1, 0, L).to(torch::kDouble).clone();
+    if (rows.shared[r] > 0) {
+      k.narrow(1, 0, rows.shared[r]).copy_(kc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+      v.narrow(1, 0, rows.shared[r]).copy_(vc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+    }
+    for (int64_t h = 0; h < H; ++h) {
+      const at::Tensor s = torch::mv(k[h / G], q[b][h].to(torch::kDouble)) + mask[mask.size(0) == 1 ? 0 : b].to(torch::kDouble);
+      out[b][h] = torch::mv(v[h / G].t(), torch::softmax(s, 0));
+    }
+  }
+  return out.view({B, H * D});
+}
+
+}  // namespace
+
+TEST(DecodeAttention, MatchesTheReferenceWithSharedPrefixesAndMasks) {
+  torch::manual_seed(7);
+  const int64_t Bc = 5, Hkv = 2, H = 4, C = 24, D = 32, L = 20;
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
+    // Rows: slot 1 alone; slots 2 and 3 forked from slot 0 with 9 shared positions; slot 4 with a short mask.
+    DecodeRows rows{{1, 2, 3, 4}, {1, 0, 0, 4}, {0, 9, 9, 0}};
+    const int64_t B = 4;
+    at::Tensor mask = torch::zeros({B, L});
+    mask[3].narrow(0, 6, L - 6).fill_(-std::numeric_limits<float>::infinity());  // row 3 sees 6 positions
+    mask[0].narrow(0, 15, L - 15).fill_(-std::numeric_limits<float>::infinity());
+    const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype);
+    const at::Tensor got = decode_attention(q, kc, vc, mask, rows);
+    ASSERT_EQ(got.scalar_type(), dtype);
+    const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
+    const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+    EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
+        << "max diff " << (got.to(torch::kDouble) - want).abs().max().item<double>();
+    // One mask row for all rows broadcasts.
+    const at::Tensor one = decode_attention(q, kc, vc, torch::zeros({1, L}), rows);
+    EXPECT_TRUE(torch::allclose(one.to(torch::kDouble), reference(q.to(torch::kFloat), kc.to(torch::kFloat),
+                                                                  vc.to(torch::kFloat), torch::zeros({1, L}), rows),
+                                tol, tol));
+  }
+}
+
+TEST(DecodeAttention, RejectsRowsOutsideTheCache) {
+  const at::Tensor kc = torch::zeros({2, 1, 8, 16}), q = torch::zeros({1, 1, 16});
+  EXPECT_THROW(decode_attention(q, kc, kc, torch::zeros({1, 8}), DecodeRows{{2}, {0}, {0}}), grm::Error);
+  EXPECT_THROW(decode_attention(q, kc, kc, torch::zeros({1, 8}), DecodeRows{{0, 1}, {0}, {0}}), grm::Error);
+  EXPECT_THROW(decode_attention(q, kc, kc, torch::zeros({1, 9}), DecodeRows{{0}, {0}, {0}}), grm::Error);
+}

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -54,6 +55,15 @@ void write_atomic(const std::string& path, const std::function<void(std::ostream
     discard();
     throw Error(path + ": cannot rename temporary file into place: " + why);
   }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open for reading");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw Error(path + ": read error");
+  return ss.str();
 }
 
 void write_file_atomic(const std::string& path, std::string_view content) {

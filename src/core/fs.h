@@ -17,4 +17,7 @@ void write_atomic(const std::string& path, const std::function<void(std::ostream
 
 void write_file_atomic(const std::string& path, std::string_view content);
 
+// The whole file as bytes. Throws grm::Error naming the file when it cannot be opened or read.
+std::string read_file(const std::string& path);
+
 }  // namespace grm

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/utf8.h"
 
 namespace grm {
@@ -95,15 +96,11 @@ Template Template::from_string(const std::string& text, const std::string& name)
   return t;
 }
 
-Template Template::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open template");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return from_string(ss.str(), path);
-}
+Template Template::load(const std::string& path) { return from_string(read_file(path), path); }
 
-Template Template::builtin(const std::string& name) {
+Template Template::builtin(const std::string& name) { return load(builtin_path(name)); }
+
+std::string Template::builtin_path(const std::string& name) {
   std::vector<fs::path> dirs;
   if (const char* env = std::getenv("GRM_TEMPLATE_DIR")) dirs.emplace_back(env);
   std::error_code ec;
@@ -115,7 +112,7 @@ Template Template::builtin(const std::string& name) {
   dirs.emplace_back(fs::path(GRM_SOURCE_DIR) / "templates");
   for (const auto& d : dirs) {
     const fs::path p = d / (name + ".txt");
-    if (fs::exists(p, ec)) return load(p.string());
+    if (fs::exists(p, ec)) return p.string();
   }
   throw Error("no built-in template named '" + name + "' (expected default, compact or single-binary)");
 }

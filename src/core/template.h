@@ -26,6 +26,9 @@ class Template {
   // A template shipped with grm ("default", "compact", "single-binary"), looked up in $GRM_TEMPLATE_DIR,
   // then next to the executable (../templates, ../share/grm/templates), then the source tree.
   static Template builtin(const std::string& name);
+  // The file of built-in template `name` (the first of $GRM_TEMPLATE_DIR, <exe>/../templates,
+  // <exe>/../share/grm/templates, the source tree that has it). Throws grm::Error when none has it.
+  static std::string builtin_path(const std::string& name);
   // `spec` is a builtin name or a path to a file (anything containing '/' or ending in .txt).
   static Template resolve(const std::string& spec);
 

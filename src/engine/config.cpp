@@ -66,14 +66,6 @@ std::optional<bool> opt_bool(const json& j, const std::string& key, const std::s
   return j[key].get<bool>();
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open for reading");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read error");
-  return ss.str();
-}
 
 }  // namespace
 

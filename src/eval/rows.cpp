@@ -4,18 +4,14 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/utf8.h"
 
 namespace grm::eval {
 
 std::vector<Row> read_rows(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read error");
-  const std::string text = ss.str();
+  const std::string text = read_file(path);
   std::vector<Row> rows;
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '[') {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/jsonl.h"
 
 namespace grm::eval {
@@ -120,12 +121,7 @@ StoreContents read_store(const std::string& path) {
   StoreContents c;
   std::error_code ec;
   if (!fs::exists(path, ec)) return c;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read error");
-  const std::string text = ss.str();
+  const std::string text = read_file(path);
   const size_t last_nl = text.rfind('\n');
   c.complete_bytes = last_nl == std::string::npos ? 0 : last_nl + 1;
   c.truncated_tail = c.complete_bytes < text.size();

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/template.h"
 #include "engine/config.h"
 #include "engine/weights.h"
 
@@ -59,27 +60,6 @@ void remove_stale_temp_files(const std::string& dir) {
       fs::remove(entry.path(), ec);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open for reading");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string builtin_template_text(const std::string& name) {
-  std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("GRM_TEMPLATE_DIR")) dirs.emplace_back(env);
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    dirs.push_back(exe.parent_path() / ".." / "templates");
-    dirs.push_back(exe.parent_path() / ".." / "share" / "grm" / "templates");
-  }
-  dirs.emplace_back(fs::path(GRM_SOURCE_DIR) / "templates");
-  for (const auto& d : dirs)
-    if (fs::exists(d / (name + ".txt"), ec)) return read_file((d / (name + ".txt")).string());
-  throw Error("no built-in template named '" + name + "'");
-}
+std::string builtin_template_text(const std::string& name) { return read_file(Template::builtin_path(name)); }
 
 }  // namespace grm::train

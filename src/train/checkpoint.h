@@ -13,6 +13,7 @@
 #include <c10/core/ScalarType.h>
 #include <nlohmann/json.hpp>
 
+#include "core/fs.h"
 #include "train/trainer.h"
 
 namespace grm::train {
@@ -35,8 +36,5 @@ void remove_stale_temp_files(const std::string& dir);
 
 // The text of a built-in template file (templates/<name>.txt), looked up like grm::Template::builtin.
 std::string builtin_template_text(const std::string& name);
-
-// Whole file as a string; throws grm::Error naming the file.
-std::string read_file(const std::string& path);
 
 }  // namespace grm::train

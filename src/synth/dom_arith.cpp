@@ -1,5 +1,7 @@
 // Domain "arith": multi-digit +, -, x with near-miss wrong answers (carry slips, off by 1/10/100, swapped
 // digits). Held out: the first operand's leading digit is 1-6 in train/dev and 7-9 in test.
+// The record's working recomputes the result digit by digit from the least significant end, the way a
+// small transformer can carry it out: every step is a one-digit fact seen in training whatever the operands.
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,6 +76,39 @@ int digit_swap(Rng& rng, int c) {
   return std::stoi(s);
 }
 
+int digit(int v, int k) { return (v / pow10(k)) % 10; }
+
+int digits(int v) { return static_cast<int>(std::to_string(v).size()); }
+
+// "7+0=7, 9+7=16, 3+2+1=6, so 397+270=667": column sums with the carry in; the last column is written whole.
+// "13-7=6, 8-7=1, 3-2=1, so 397-270=127": each column's minuend after the borrow in (+10 when it borrows).
+// "8*6=48, 7*6+4=46, so 78*6=468": the one-digit multiplier times each digit plus the carry in.
+std::string working(const Problem& p) {
+  std::string w;
+  auto step = [&](const std::string& s) { w += (w.empty() ? "" : ", ") + s; };
+  const int cols = digits(p.a);
+  int carry = 0;
+  for (int k = 0; k < cols; ++k) {
+    const int x = digit(p.a, k), y = p.op == '*' ? p.b : digit(p.b, k);
+    if (p.op == '+') {
+      const int s = x + y + carry;
+      step(std::to_string(x) + "+" + std::to_string(y) + (carry ? "+1" : "") + "=" + std::to_string(s));
+      carry = s >= 10;
+    } else if (p.op == '-') {
+      int t = x - carry;
+      carry = t < y;
+      if (carry) t += 10;
+      step(std::to_string(t) + "-" + std::to_string(y) + "=" + std::to_string(t - y));
+    } else {
+      const int s = x * y + carry;
+      step(std::to_string(x) + "*" + std::to_string(y) + (carry ? "+" + std::to_string(carry) : "") + "=" +
+           std::to_string(s));
+      carry = s / 10;
+    }
+  }
+  return w + ", so " + expr(p, false) + "=" + std::to_string(p.c);
+}
+
 std::string answer_text(const Problem& p, int value, Style style) {
   const std::string v = std::to_string(value);
   if (style == Bare) return v;
@@ -116,10 +151,10 @@ Draft build_arith(Rng& rng, bool test, int count, bool /*single*/) {
   dims.insert(dims.begin(), 0);
   d.crits = draw_crits(rng, dims, kPhrasings, 60);
 
-  const std::string check = expr(p, false) + "=" + std::to_string(p.c);
+  d.working = working(p);
   const auto style = [&] { return static_cast<Style>(rng.below(3)); };
   const Style s0 = style();
-  d.cands.push_back({answer_text(p, p.c, s0), check + "; says " + std::to_string(p.c) + ", correct; " + kStyleTag[s0],
+  d.cands.push_back({answer_text(p, p.c, s0), "says " + std::to_string(p.c) + ", correct; " + kStyleTag[s0],
                      style_subs(10, s0), true});
   fill(rng, d, count, [&](Rng& r) {
     // Near misses, closer ones scored a little higher on correctness.
@@ -133,7 +168,7 @@ Draft build_arith(Rng& rng, bool test, int count, bool /*single*/) {
     if (e == 4) v = digit_swap(r, p.c), acc = 2, why = "digits swapped";
     if (v <= 0 || v == p.c) v = p.c + 1, acc = 4, why = "off by 1";
     const Style st = static_cast<Style>(r.below(3));
-    return Cand{answer_text(p, v, st), check + "; says " + std::to_string(v) + ", " + why + "; " + kStyleTag[st],
+    return Cand{answer_text(p, v, st), "says " + std::to_string(v) + ", " + why + "; " + kStyleTag[st],
                 style_subs(acc, st), false};
   });
   return d;

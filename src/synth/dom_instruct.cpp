@@ -1,6 +1,8 @@
 // Domain "instruct": IFEval-like checkable constraints (exact word or item count, letter case, comma
-// separation, ending with a question mark) about a category; responses break some constraints. Held out:
-// disjoint category lists.
+// separation, ending with a question mark, words only from a given list) about a category; responses break
+// some constraints. Held out: disjoint category lists. The query lists the allowed words, so staying on topic
+// is checkable by lookup rather than world knowledge, and each analysis first copies the response's words
+// numbered, so counting is reading off the last number.
 #include <string>
 #include <vector>
 
@@ -75,6 +77,9 @@ Draft build_instruct(Rng& rng, bool test, int count, bool /*single*/) {
   if (type == CommaItems) d.query = "List exactly " + ns + " " + cat.name + ", separated by commas.";
   if (type == UpperWords) d.query = "Write exactly " + ns + " words about " + cat.name + ", all uppercase.";
   if (type == Question) d.query = "Ask one short question about " + cat.name + ". End with a question mark.";
+  std::string allowed;
+  for (const auto& w : cat.items) allowed += (allowed.empty() ? "" : ", ") + w;
+  d.query += " Use only: " + allowed + ".";
   d.key = cat.name;
   std::vector<int> dims = {0, 1, 2};
   rng.shuffle(dims);
@@ -94,8 +99,8 @@ Draft build_instruct(Rng& rng, bool test, int count, bool /*single*/) {
       c.text = q + items[0] + tail + end;
       if (m == 2) c.text = "I like the " + items[1] + ". " + c.text;
       const std::string sentences = m == 2 ? "two sentences" : "one sentence";
-      c.analysis = sentences + ", ends with " + (fmt_ok ? "?" : "a period") + ", " +
-                   (off ? "asks about " + items[0] + " not " + cat.name : "about " + cat.name);
+      c.analysis = sentences + ", ends with " + (fmt_ok ? "?" : "a period") + ", asks about " + items[0] +
+                   (off ? ", not in the list" : ", in the list");
     } else {
       std::vector<std::string> words(items.begin(), items.begin() + m);
       int flawed = 0;
@@ -111,11 +116,12 @@ Draft build_instruct(Rng& rng, bool test, int count, bool /*single*/) {
       const std::string sep = type != CommaItems ? " " : fmt_ok ? ", " : r.below(2) ? " and " : "; ";
       for (const auto& w : words) c.text += (c.text.empty() ? "" : sep) + w;
       const std::string unit = type == CommaItems ? " items" : " words";
-      c.analysis = std::to_string(m) + unit + (m == n ? "" : ", not " + ns) + ", ";
+      for (size_t i = 0; i < words.size(); ++i) c.analysis += (i ? " " : "") + std::to_string(i + 1) + " " + words[i];
+      c.analysis += ", so " + std::to_string(m) + unit + (m == n ? "" : ", not " + ns) + ", ";
       if (type == CommaItems) c.analysis += fmt_ok ? "commas" : "no commas";
       else if (fmt_ok) c.analysis += type == UpperWords ? "all uppercase" : "all lowercase";
       else c.analysis += flaw_word + (type == UpperWords ? " is lowercase" : " is capitalized");
-      c.analysis += off ? ", about " + src.name + " not " + cat.name : ", all " + cat.name;
+      c.analysis += off ? ", " + words[0] + " not in the list" : ", all in the list";
     }
     c.sub = {m == n ? 10 : 2, fmt_ok ? 10 : 3, off ? 2 : 10, 10};
     c.ok = m == n && fmt_ok && !off;

@@ -1,6 +1,8 @@
 // Domain "string": code-like manipulation of a short word or a few numbers (reverse, count a letter, sort,
 // uppercase, last letter, length) with near-miss wrong answers. Held out: disjoint word lists, and sort
 // numbers from 1-59 in train/dev, 60-99 in test.
+// The record's working spells the word letter by letter before it reverses, counts or uppercases it: a byte-
+// level BPE sees a held-out word as a few opaque pieces, while single letters are the same in every split.
 #include <algorithm>
 #include <cctype>
 #include <string>
@@ -38,7 +40,7 @@ struct Wrong {
 };
 
 struct Task {
-  std::string query, key, answer, fact;  // fact: what the analysis recomputes ("planet reversed is tenalp")
+  std::string query, key, answer, fact;  // fact: the record's working ("planet is p l a n e t, reversed ...")
   std::vector<Wrong> wrongs;             // candidate near misses (filtered: non-empty, != answer)
 };
 
@@ -63,6 +65,27 @@ std::string swap_adjacent(Rng& rng, std::string s) {
   return s;
 }
 
+std::string spelled(const std::string& w) {
+  std::string out;
+  for (char ch : w) out += (out.empty() ? "" : " ") + std::string(1, ch);
+  return out;
+}
+
+// "d1 o2 l3 p4 h5 i6 n7": every letter with its position, so the last number is the length.
+std::string numbered(const std::string& w) {
+  std::string out;
+  for (size_t i = 0; i < w.size(); ++i) out += (i ? " " : "") + std::string(1, w[i]) + std::to_string(i + 1);
+  return out;
+}
+
+// "b a1 n a2 n a3": the letters, each occurrence of `l` numbered, so the last number is the count.
+std::string occurrences(const std::string& w, char l) {
+  std::string out;
+  int n = 0;
+  for (char ch : w) out += (out.empty() ? "" : " ") + std::string(1, ch) + (ch == l ? std::to_string(++n) : "");
+  return out;
+}
+
 std::string join(const std::vector<int>& v) {
   std::string out;
   for (int x : v) out += (out.empty() ? "" : ", ") + std::to_string(x);
@@ -78,7 +101,7 @@ Task make_task(Rng& rng, bool test) {
     case 0: {
       t.query = "Reverse the word " + q + ".";
       t.answer = reversed(w);
-      t.fact = w + " reversed is " + t.answer;
+      t.fact = w + " is " + spelled(w) + ", reversed " + spelled(t.answer) + ", so " + t.answer;
       t.wrongs = {{swap_adjacent(rng, t.answer), 3, "two letters swapped"},
                   {t.answer.substr(0, t.answer.size() - 1), 3, "a letter dropped"},
                   {w, 1, "not reversed"},
@@ -90,7 +113,7 @@ Task make_task(Rng& rng, bool test) {
       const int n = static_cast<int>(std::count(w.begin(), w.end(), l));
       t.query = "How many times does the letter '" + std::string(1, l) + "' appear in " + q + "?";
       t.answer = std::to_string(n);
-      t.fact = w + " has " + t.answer + " " + std::string(1, l);
+      t.fact = w + " is " + occurrences(w, l) + ", so " + t.answer + " " + std::string(1, l);
       t.wrongs = {{std::to_string(n + 1), 3, "one too many"},
                   {std::to_string(n - 1), 3, "one too few"},
                   {std::to_string(n + 2), 2, "two too many"}};
@@ -122,7 +145,7 @@ Task make_task(Rng& rng, bool test) {
     case 3: {
       t.query = "Write " + q + " in uppercase.";
       t.answer = upper(w);
-      t.fact = "uppercase is " + t.answer;
+      t.fact = w + " is " + spelled(w) + ", uppercase " + spelled(t.answer) + ", so " + t.answer;
       std::string one = t.answer;
       const size_t i = 1 + rng.below(w.size() - 1);
       one[i] = w[i];
@@ -134,7 +157,7 @@ Task make_task(Rng& rng, bool test) {
     case 4: {
       t.query = "What is the last letter of " + q + "?";
       t.answer = w.substr(w.size() - 1);
-      t.fact = w + " ends in " + t.answer;
+      t.fact = w + " is " + spelled(w) + ", ends in " + t.answer;
       t.wrongs = {{w.substr(w.size() - 2, 1), 3, "second to last"}, {w.substr(0, 1), 2, "first letter"}};
       break;
     }
@@ -142,7 +165,7 @@ Task make_task(Rng& rng, bool test) {
       const int n = static_cast<int>(w.size());
       t.query = "How many letters are in " + q + "?";
       t.answer = std::to_string(n);
-      t.fact = w + " has " + t.answer + " letters";
+      t.fact = w + " is " + numbered(w) + ", so " + t.answer + " letters";
       t.wrongs = {{std::to_string(n + 1), 3, "one too many"},
                   {std::to_string(n - 1), 3, "one too few"},
                   {std::to_string(n - 2), 2, "two too few"}};
@@ -169,12 +192,13 @@ Draft build_string(Rng& rng, bool test, int count, bool /*single*/) {
   if (crit_count(rng, count) == 2) dims = {0, 1 + static_cast<int>(rng.below(2))};
   d.crits = draw_crits(rng, dims, kPhrasings, 60);
   const bool s0 = rng.below(2);
-  d.cands.push_back({styled(t.answer, s0), t.fact + "; says " + t.answer + ", correct", style_subs(10, s0), true});
+  d.working = t.fact;
+  d.cands.push_back({styled(t.answer, s0), "says " + t.answer + ", correct", style_subs(10, s0), true});
   if (t.wrongs.empty()) return d;
   fill(rng, d, count, [&](Rng& r) {
     const Wrong& x = pick(r, t.wrongs);
     const bool s = r.below(2);
-    return Cand{styled(x.value, s), t.fact + "; says " + x.value + ", " + x.why, style_subs(x.acc, s), false};
+    return Cand{styled(x.value, s), "says " + x.value + ", " + x.why, style_subs(x.acc, s), false};
   });
   return d;
 }

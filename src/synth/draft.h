@@ -29,6 +29,7 @@ struct Crit {
 
 struct Draft {
   std::string query;
+  std::string working;      // a worked check written once before the per-response analyses ("" = none)
   std::string key;          // '|'-separated held-out entities
   std::vector<Crit> crits;  // display order
   std::vector<Cand> cands;  // cands[0]: the intended best (ok); the rest flawed

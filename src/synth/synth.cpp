@@ -34,7 +34,7 @@ const std::vector<Domain>& domain_table() {
   return table;
 }
 
-constexpr size_t kMaxBytes = 1120;
+constexpr size_t kMaxBytes = 1400;
 
 uint64_t split_tag(Split s) { return s == Split::Train ? 0x7261696eull : s == Split::Dev ? 0x646576ull : 0x74657374ull; }
 
@@ -49,6 +49,7 @@ bool assemble(Rng& rng, const Draft& d, int n, int label, SynthRecord& r) {
   r.query = d.query;
   r.key = d.key;
   r.principles = to_principles(d.crits);
+  r.working = d.working;
   r.responses.clear();
   r.analyses.clear();
   r.scores.clear();
@@ -89,7 +90,7 @@ bool assemble(Rng& rng, const Draft& d, int n, int label, SynthRecord& r) {
 // Bytes of the compact prompt plus the gold target, estimated from the template's fixed text (~430 bytes),
 // the response blocks (~66 bytes of markup each, with the "Response i: " of the analysis) and the weights.
 size_t estimated_bytes(const SynthRecord& r) {
-  size_t total = 470 + r.query.size();
+  size_t total = 470 + r.query.size() + r.working.size();
   for (int i = 0; i < r.n(); ++i) total += 66 + r.responses[static_cast<size_t>(i)].size() + r.analyses[static_cast<size_t>(i)].size();
   for (const auto& p : r.principles) total += 16 + p.text.size();
   return total;
@@ -184,6 +185,7 @@ std::string gold_target(const SynthRecord& r, const Order& order) {
     if (p.weight) out += " (Weight: " + weight_text(*p.weight) + ")";
   }
   out += "\nAnalysis:";
+  if (!r.working.empty()) out += " " + r.working + ".";
   for (size_t pos = 0; pos < order.size(); ++pos)
     out += " Response " + std::to_string(pos + 1) + ": " + r.analyses[static_cast<size_t>(order[pos])] + ".";
   out += "\nScores: \\boxed{";
@@ -198,6 +200,7 @@ void to_json(nlohmann::json& j, const SynthRecord& r) {
   if (r.n() >= 2) j["best"] = r.best;
   else j["label"] = r.label;
   j["principles"] = r.principles;
+  if (!r.working.empty()) j["working"] = r.working;
   j["analyses"] = r.analyses;
   j["scores"] = r.scores;
   j["target"] = r.target;
@@ -224,6 +227,7 @@ SynthRecord synth_from_json(const nlohmann::json& j) {
   r.domain = str("domain", true);
   r.query = str("query", true);
   r.key = str("key", false);
+  r.working = str("working", false);
   try {
     r.responses = j.at("responses").get<std::vector<std::string>>();
     r.analyses = j.at("analyses").get<std::vector<std::string>>();

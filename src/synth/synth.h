@@ -29,6 +29,7 @@ struct SynthRecord {
   int best = -1;   // n >= 2: index of the unique max of `scores`; -1 when n == 1
   int label = -1;  // n == 1: 1 correct / 0 incorrect; -1 when n >= 2
   std::vector<Principle> principles;  // weights are fractions summing to 1 (multiples of 0.1)
+  std::string working;                // worked reference check shown before the analyses; "" when none
   std::vector<std::string> analyses;  // one per response, ORIGINAL order; no trailing period
   std::vector<int> scores;            // gold scores, ORIGINAL order
   std::string target;                 // gold_target(*this, identity order)
@@ -48,7 +49,8 @@ SynthRecord generate_record(Split split, uint64_t seed, int index);
 
 // The gold judgment for the responses shown in `order` (order[pos] = original index):
 //   Specific Criteria: <p1> (Weight: 40%); <p2> (Weight: 60%)
-//   Analysis: Response 1: <analysis of the response shown first>. Response 2: ...
+//   Analysis: <working>. Response 1: <analysis of the response shown first>. Response 2: ...
+// (the "<working>. " part only when the record has one)
 //   Scores: \boxed{s_shown_1, s_shown_2}
 // Throws grm::Error when `order` is not a permutation of the record's responses.
 std::string gold_target(const SynthRecord& r, const Order& order);

@@ -138,6 +138,95 @@ TEST(SynthSuite, GoldTargetParsesInEveryOrder) {
   for (const auto& [domain, count] : checked) EXPECT_GT(count, 1000) << domain;
 }
 
+// Splits "a, b, c" at ", ".
+std::vector<std::string> steps_of(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t at = s.find(", ", start);
+    out.push_back(s.substr(start, at == std::string::npos ? std::string::npos : at - start));
+    if (at == std::string::npos) return out;
+    start = at + 2;
+  }
+}
+
+// Evaluates "x+y+1", "13-7", "7*6+4" (left to right, * before +/-) for the checks below.
+long eval_expr(const std::string& e) {
+  long total = 0, term = 0, sign = 1;
+  size_t i = 0;
+  auto number = [&] {
+    size_t j = i;
+    while (j < e.size() && std::isdigit(static_cast<unsigned char>(e[j]))) ++j;
+    EXPECT_GT(j, i) << e;
+    const long v = std::stol(e.substr(i, j - i));
+    i = j;
+    return v;
+  };
+  term = number();
+  while (i < e.size()) {
+    const char op = e[i++];
+    if (op == '*') term *= number();
+    else {
+      total += sign * term;
+      sign = op == '-' ? -1 : 1;
+      term = number();
+    }
+  }
+  return total + sign * term;
+}
+
+// The arith working recomputes the result digit by digit, every step is right, its digits assemble into the
+// final result, and the final equation is true; the string working spells the word it names.
+TEST(SynthSuite, WorkingIsCorrect) {
+  int arith = 0, string = 0;
+  for (Split split : {Split::Train, Split::Test}) {
+    for (const auto& r : suite(split)) {
+      SCOPED_TRACE(r.id + ": " + r.working);
+      if (r.domain == "arith") {
+        ++arith;
+        const std::vector<std::string> steps = steps_of(r.working);
+        ASSERT_GE(steps.size(), 3u);
+        const std::string last = steps.back();
+        ASSERT_EQ(last.rfind("so ", 0), 0u);
+        const size_t eq = last.find('=');
+        const long result = std::stol(last.substr(eq + 1));
+        EXPECT_EQ(eval_expr(last.substr(3, eq - 3)), result);
+        std::string asked = r.query.substr(std::string("What is ").size());  // "397 + 270?" -> "397+270"
+        std::erase(asked, ' ');
+        EXPECT_EQ(asked, last.substr(3, eq - 3) + "?");
+        std::string digits;  // units of every column but the last, which is written whole
+        for (size_t k = 0; k + 1 < steps.size(); ++k) {
+          const size_t e = steps[k].find('=');
+          const long v = std::stol(steps[k].substr(e + 1));
+          EXPECT_EQ(eval_expr(steps[k].substr(0, e)), v) << steps[k];
+          digits.insert(0, k + 2 < steps.size() ? std::to_string(v % 10) : std::to_string(v));
+        }
+        EXPECT_EQ(std::stol(digits), result);
+        // The correct response is said to be correct, with this result.
+        for (size_t i = 0; i < r.analyses.size(); ++i)
+          if (r.analyses[i].find(", correct") != std::string::npos) {
+            EXPECT_EQ(r.analyses[i].rfind("says " + std::to_string(result) + ",", 0), 0u) << r.analyses[i];
+          }
+      } else if (r.domain == "string" && r.query.rfind("Sort ", 0) != 0) {
+        ++string;
+        const size_t close = r.query.rfind('\'');  // the word is the last quoted part
+        const size_t open = r.query.rfind('\'', close - 1);
+        const std::string word = r.query.substr(open + 1, close - open - 1);
+        ASSERT_EQ(r.working.rfind(word + " is ", 0), 0u);
+        std::string letters;  // the spelled letters, numbers and spaces dropped
+        const std::string spelled = steps_of(r.working.substr(word.size() + 4))[0];
+        for (char ch : spelled)
+          if (std::isalpha(static_cast<unsigned char>(ch))) letters += ch;
+        EXPECT_EQ(letters, word);
+      } else {
+        EXPECT_EQ(r.working.empty(), r.domain != "string") << r.domain;
+      }
+    }
+  }
+  EXPECT_GT(arith, 1000);
+  EXPECT_GT(string, 1000);
+}
+
 TEST(SynthSuite, GoldTargetRejectsBadOrders) {
   const SynthRecord& r = suite(Split::Train)[0];
   EXPECT_THROW(gold_target(r, Order(static_cast<size_t>(r.n() + 1), 0)), Error);
@@ -259,7 +348,7 @@ TEST(SynthSuite, RenderedPromptAndTargetAreShort) {
       EXPECT_EQ(t.range().lo, r.range().lo);
       EXPECT_EQ(t.range().hi, r.range().hi);
       const size_t len = t.render(Conversation::from_query(r.query), r.responses).size() + r.target.size();
-      EXPECT_LT(len, 1150u) << r.id << "\n" << r.target;
+      EXPECT_LT(len, 1450u) << r.id << "\n" << r.target;
       longest = std::max(longest, len);
     }
   }

@@ -5,6 +5,7 @@
 #include <map>
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -235,6 +236,7 @@ void LocalGenerator::run_batch(std::vector<Sequence*>& batch, const std::vector<
     at::Tensor out = model_->decode(step_tokens, cache, slots).contiguous();
     ++stats_.decode_steps;
     stats_.decode_tokens += static_cast<int64_t>(live.size());
+    RECORD_FUNCTION("grm::sample", std::vector<c10::IValue>());
     for (size_t i = 0; i < slots.size(); ++i) {
       Sequence& s = *batch[static_cast<size_t>(slots[i])];
       if (!s.done) step(s, out.data_ptr<float>() + static_cast<int64_t>(i) * V);

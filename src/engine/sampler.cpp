@@ -24,12 +24,16 @@ int sample_token(const float* logits, int64_t vocab, const SamplingParams& param
   const float top = logits[argmax(logits, vocab)];
   const bool filtered = (params.top_k > 0 && params.top_k < vocab) || params.top_p < 1.0;
   if (!filtered) {
-    // One pass for the normaliser, one for the draw: no allocation on the common path.
+    // One float exp per token into a per-thread buffer, then the draw walks the buffer: a decode step
+    // samples every row of the batch, so this runs k times per generated position.
+    thread_local std::vector<float> weights;
+    weights.resize(static_cast<size_t>(vocab));
+    const auto inv_tf = static_cast<float>(inv_t);
     double total = 0;
-    for (int64_t i = 0; i < vocab; ++i) total += std::exp((logits[i] - top) * inv_t);
+    for (int64_t i = 0; i < vocab; ++i) total += weights[static_cast<size_t>(i)] = std::exp((logits[i] - top) * inv_tf);
     double u = rng.uniform() * total;
     for (int64_t i = 0; i < vocab; ++i) {
-      u -= std::exp((logits[i] - top) * inv_t);
+      u -= weights[static_cast<size_t>(i)];
       if (u < 0) return static_cast<int>(i);
     }
     return argmax(logits, vocab);  // rounding left u ≥ 0: fall back to the mode

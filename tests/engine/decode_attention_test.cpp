@@ -62,6 +62,49 @@ TEST(DecodeAttention, MatchesTheReferenceWithSharedPrefixesAndMasks) {
   }
 }
 
+// Many forks of one prompt in one batch, as k samples of a judgment decode: the origin's own row among them,
+// different shared lengths, rows whose origin is not in the batch, tails of different lengths, prompt padding
+// hidden in every row; G = 2 and G = 1.
+TEST(DecodeAttention, GroupsOfForksMatchTheReference) {
+  torch::manual_seed(11);
+  const int64_t Bc = 45, C = 40, D = 16, L = 37;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t H : {4, 2}) {
+    const int64_t Hkv = 2;
+    for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+      const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
+      DecodeRows rows;
+      // Slot 0 is the origin of slots 1..39 (rows 0..39, the origin's row first); rows 40..41 fork slot 44,
+      // which is not in the batch; slots 42, 43 stand alone.
+      for (int s = 0; s < 40; ++s) {
+        rows.slot.push_back(s);
+        rows.origin.push_back(0);
+        rows.shared.push_back(s == 0 ? 0 : (s % 7 == 3 ? 17 : 25));
+      }
+      for (int s : {40, 41}) rows.slot.push_back(s), rows.origin.push_back(44), rows.shared.push_back(30);
+      for (int s : {42, 43}) rows.slot.push_back(s), rows.origin.push_back(s), rows.shared.push_back(0);
+      const auto B = static_cast<int64_t>(rows.slot.size());
+      for (int64_t b = 0; b < B; ++b) {  // what KVCache::fork guarantees: a fork holds its shared positions too
+        const auto r = static_cast<size_t>(b);
+        kc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(kc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+        vc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(vc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+      }
+      at::Tensor mask = torch::zeros({B, L});
+      for (int64_t b = 0; b < B; ++b) {
+        mask[b].narrow(0, 3, 2).fill_(-inf);  // the same hidden prompt padding in every row
+        const int64_t seen = 26 + (b * 5) % 11;  // tails of different lengths
+        mask[b].narrow(0, seen, L - seen).fill_(-inf);
+      }
+      const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype);
+      const at::Tensor got = decode_attention(q, kc, vc, mask, rows);
+      const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
+      const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+      EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
+          << "H " << H << " max diff " << (got.to(torch::kDouble) - want).abs().max().item<double>();
+    }
+  }
+}
+
 TEST(DecodeAttention, RejectsRowsOutsideTheCache) {
   const at::Tensor kc = torch::zeros({2, 1, 8, 16}), q = torch::zeros({1, 1, 16});
   EXPECT_THROW(decode_attention(q, kc, kc, torch::zeros({1, 8}), DecodeRows{{2}, {0}, {0}}), grm::Error);

@@ -21,7 +21,7 @@ LR=${LR:-2e-3}
 WARMUP=${WARMUP:-100}
 SEQ_LEN=${SEQ_LEN:-1024}
 SAVE_EVERY=${SAVE_EVERY:-100}
-PRECISION=${PRECISION:-mixed}
+PRECISION=${PRECISION:-auto}  # mixed where the CPU has native bf16 (AMX / AVX512_BF16), else fp32
 THREADS=${THREADS:-$(nproc)}
 RESUME=${RESUME:-0}
 

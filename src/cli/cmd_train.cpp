@@ -13,7 +13,7 @@ namespace {
 struct TrainArgs {
   grm::train::TokenizerJob tok;
   grm::train::SftJob sft;
-  std::string precision = "mixed";
+  std::string precision = "auto";
 };
 
 std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
@@ -49,7 +49,7 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   s->add_option("--weight-decay", o.weight_decay, "AdamW weight decay (matrices only)")->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--clip", o.clip, "Max gradient norm (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--seed", o.seed, "Seed of the init, the data order and the response permutations")->capture_default_str();
-  s->add_option("--precision", a->precision, "mixed (fp32 master weights, bf16 compute) or fp32")->capture_default_str();
+  s->add_option("--precision", a->precision, "auto (mixed on CPUs with native bf16: AVX512_BF16 or AMX; else fp32), mixed (fp32 master weights, bf16 compute) or fp32")->capture_default_str();
   s->add_option("--save-every", j.save_every, "Checkpoint every N steps (and at the end; 0: end only)")->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_option("--save-dtype", j.save_dtype, "dtype of OUT/model.safetensors (bf16 or f32)")->capture_default_str();
   s->add_option("--state", j.state, "Trainer state file (default OUT/trainer_state.safetensors)");

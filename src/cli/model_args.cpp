@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "engine/weights.h"
+#include "engine/cpu_dtype.h"
 
 namespace grm::cli {
 
@@ -24,7 +24,7 @@ std::string default_model_dir() {
 void add_model_options(CLI::App* sub, ModelArgs& args) {
   sub->add_option("--model", args.model, "Model directory (config.json, model.safetensors, tokenizer.json); "
                                          "default: the bundled models/grm-tiny or $GRM_MODEL");
-  sub->add_option("--dtype", args.dtype, "Compute dtype: bf16 (fast on AMX/AVX-512 CPUs) or f32")->capture_default_str();
+  sub->add_option("--dtype", args.dtype, "Compute dtype: auto (bf16 on CPUs with native bf16, AVX512_BF16 or AMX; else f32), bf16 or f32")->capture_default_str();
   sub->add_option("--threads", args.threads, "Intra-op threads (0: libtorch default)")->capture_default_str();
   sub->add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str()->check(CLI::Range(1, 4096));
 }
@@ -39,7 +39,7 @@ std::unique_ptr<engine::LocalGenerator> open_generator(const ModelArgs& args) {
     throw Error(dir + ": not a model directory (no config.json)");
   }
   engine::EngineOptions opt;
-  opt.dtype = engine::dtype_from_name(args.dtype);
+  opt.dtype = engine::resolve_compute_dtype(args.dtype);
   opt.threads = args.threads;
   opt.max_batch = args.max_batch;
   return engine::LocalGenerator::open(dir, opt);

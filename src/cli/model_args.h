@@ -11,7 +11,7 @@ namespace grm::cli {
 
 struct ModelArgs {
   std::string model;  // empty: the bundled default
-  std::string dtype = "bf16";
+  std::string dtype = "auto";  // bf16 where the CPU has native bf16, else f32 (engine/cpu_dtype.h)
   int threads = 0;
   int max_batch = 64;
 };

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "engine/cpu_dtype.h"
 #include "engine/safetensors.h"
 
 namespace grm::train {
@@ -24,9 +25,10 @@ double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 }  // namespace
 
 Precision parse_precision(const std::string& name) {
+  if (name == "auto") return engine::cpu_has_native_bf16() ? Precision::Mixed : Precision::Fp32;
   if (name == "fp32" || name == "f32" || name == "float32") return Precision::Fp32;
   if (name == "mixed" || name == "bf16" || name == "bfloat16") return Precision::Mixed;
-  throw Error("unknown precision '" + name + "' (expected fp32 or mixed)");
+  throw Error("unknown precision '" + name + "' (expected auto, fp32 or mixed)");
 }
 
 std::string to_string(Precision p) { return p == Precision::Fp32 ? "fp32" : "mixed"; }

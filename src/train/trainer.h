@@ -25,7 +25,9 @@ class AdamW;
 namespace grm::train {
 
 enum class Precision { Fp32, Mixed };
-Precision parse_precision(const std::string& name);  // "fp32" | "mixed" (alias "bf16"); throws grm::Error
+// "fp32" | "mixed" (alias "bf16") | "auto" (mixed where the CPU has native bf16, engine/cpu_dtype.h, else
+// fp32); throws grm::Error.
+Precision parse_precision(const std::string& name);
 std::string to_string(Precision p);
 
 struct TrainOptions {

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
+#include "engine/cpu_dtype.h"
 #include "engine/tokenizer.h"
 #include "engine/weights.h"
 #include "train/checkpoint.h"
@@ -76,6 +78,14 @@ TEST_P(TrainerByPrecision, ResumeGivesIdenticalLosses) {
 
 INSTANTIATE_TEST_SUITE_P(Train, TrainerByPrecision, ::testing::Values(Precision::Fp32, Precision::Mixed),
                          [](const auto& info) { return grm::train::to_string(info.param); });
+
+TEST(TrainTrainer, AutoPrecisionIsMixedOnlyWithNativeBf16) {
+  EXPECT_EQ(grm::train::parse_precision("auto"),
+            grm::engine::cpu_has_native_bf16() ? Precision::Mixed : Precision::Fp32);
+  EXPECT_EQ(grm::train::parse_precision("fp32"), Precision::Fp32);
+  EXPECT_EQ(grm::train::parse_precision("mixed"), Precision::Mixed);
+  EXPECT_THROW(grm::train::parse_precision("fp8"), grm::Error);
+}
 
 TEST(TrainTrainer, MicroBatchesMatchTheFullBatch) {
   auto data = std::make_shared<grm::train::ListSource>(train_test::toy_examples());

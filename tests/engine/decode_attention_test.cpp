@@ -38,8 +38,11 @@ at::Tensor reference(const at::Tensor& q, const at::Tensor& kc, const at::Tensor
 
 TEST(DecodeAttention, MatchesTheReferenceWithSharedPrefixesAndMasks) {
   torch::manual_seed(7);
-  const int64_t Bc = 5, Hkv = 2, H = 4, C = 24, D = 32, L = 20;
+  const int64_t Bc = 5, Hkv = 2, H = 4, C = 24, L = 20;
+  // Head dims of real models (64, 128) and a smaller one.
+  for (int64_t D : {32, 64, 128})
   for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    SCOPED_TRACE("D " + std::to_string(D));
     const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
     // Rows: slot 1 alone; slots 2 and 3 forked from slot 0 with 9 shared positions; slot 4 with a short mask.
     DecodeRows rows{{1, 2, 3, 4}, {1, 0, 0, 4}, {0, 9, 9, 0}};

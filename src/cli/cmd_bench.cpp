@@ -12,7 +12,6 @@
 #include "cli/model_args.h"
 #include "core/error.h"
 #include "core/template.h"
-#include "engine/cpu_dtype.h"
 #include "engine/weights.h"
 #include "its/scorer.h"
 
@@ -184,7 +183,7 @@ int run_score(const ScoreBenchArgs& a) {
     records.push_back(r);
   }
   fmt::print("grm bench score: {} pairwise records, max {} tokens per judgment, template {}, dtype {}\n\n", a.records,
-             a.max_tokens, tmpl.name(), grm::engine::dtype_name(grm::engine::resolve_compute_dtype(a.model.dtype)));
+             a.max_tokens, tmpl.name(), grm::engine::dtype_name(gen->options().dtype));
   fmt::print("| k | wall/record (s) | wall(k)/wall(1) | early stop: wall/record (s) | samples used | samples saved |\n"
              "|---|---|---|---|---|---|\n");
   double wall1 = 0;

@@ -1,6 +1,7 @@
 // grm bench decode: what inference-time scaling costs on this machine. One table, ratios from one run.
 #include <sys/resource.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
 
@@ -74,7 +75,7 @@ struct BenchArgs {
   std::vector<int> ks{1, 2, 4, 8, 16, 32};
   int prompt_tokens = 400;
   int new_tokens = 150;
-  int repeats = 2;
+  int repeats = 3;
   std::string profile;  // chrome-trace JSON of one extra run at the largest k
 };
 
@@ -113,10 +114,11 @@ int run_decode(const BenchArgs& a) {
   fmt::print("| k | prefill computed | prefill naive | decode tok/s | wall/request (s) | wall(k)/wall(1) | decode GFLOP/s | "
              "% of {} peak | KV read GB/s | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
              grm::engine::dtype_name(dtype));
-  double wall1 = 0;
-  for (int k : a.ks) {
-    std::vector<grm::GenerationRequest> reqs;
-    for (int j = 0; j < k; ++j) {
+  // Requests for every k, then the runs interleaved (k = 1, 2, ..., 32, k = 1, 2, ...) keeping each k's best:
+  // on a shared machine whose speed drifts, the ratios to k = 1 then compare runs made close together.
+  std::vector<std::vector<grm::GenerationRequest>> reqs(a.ks.size());
+  for (size_t i = 0; i < a.ks.size(); ++i)
+    for (int j = 0; j < a.ks[i]; ++j) {
       grm::GenerationRequest r;
       r.prompt = prompts[j % 2];
       r.n = 1;
@@ -125,35 +127,39 @@ int run_decode(const BenchArgs& a) {
       r.params.max_tokens = a.new_tokens;
       r.params.ignore_eos = true;
       r.params.seed = 1;
-      reqs.push_back(r);
+      reqs[i].push_back(r);
     }
-    gen->generate({reqs[0]});  // warm-up
-    double best = 1e30;
-    grm::engine::GenerationStats st;
-    for (int rep = 0; rep < a.repeats; ++rep) {
+  gen->generate({reqs[0][0]});  // warm-up
+  std::vector<double> best(a.ks.size(), 1e30);
+  std::vector<grm::engine::GenerationStats> stats(a.ks.size());
+  std::vector<double> rss(a.ks.size());  // peak resident memory so far after k's first run (k in the order given)
+  for (int rep = 0; rep < a.repeats; ++rep)
+    for (size_t i = 0; i < a.ks.size(); ++i) {
       gen->reset_stats();
       const auto t0 = Clock::now();
-      gen->generate(reqs);
+      gen->generate(reqs[i]);
       const double w = seconds(t0);
-      if (w < best) {
-        best = w;
-        st = gen->stats();
+      if (rep == 0) rss[i] = peak_rss_mib();
+      if (w < best[i]) {
+        best[i] = w;
+        stats[i] = gen->stats();
       }
     }
-    if (k == a.ks.back() && !a.profile.empty()) {  // one more run, traced op by op (not timed)
-      torch::autograd::profiler::RecordProfile trace(a.profile);
-      gen->generate(reqs);
-    }
-    if (k == a.ks.front()) wall1 = best;
+  if (!a.profile.empty()) {  // one more run at the largest k, traced op by op (not timed)
+    torch::autograd::profiler::RecordProfile trace(a.profile);
+    gen->generate(reqs.back());
+  }
+  for (size_t i = 0; i < a.ks.size(); ++i) {
+    const auto& st = stats[i];
     const double tok_s = static_cast<double>(st.decode_tokens) / st.decode_seconds;
     const double gflops = tok_s * flops_per_token(cfg, plen + a.new_tokens / 2) / 1e9;
     // Bytes of K and V one decoded token reads (its own valid cache positions, all layers): the memory
     // traffic attention cannot avoid, to compare with the copy bandwidth above.
     const double kv_bytes = 2.0 * static_cast<double>(cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim) *
                             static_cast<double>(plen + a.new_tokens / 2) * static_cast<double>(c10::elementSize(dtype));
-    fmt::print("| {} | {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.1f} | {:.1f}% | {:.1f} | {:.0f} |\n", k,
-               st.prefill_tokens, st.prompt_tokens_naive, tok_s, best, best / wall1, gflops, 100.0 * gflops / peak,
-               tok_s * kv_bytes / 1e9, peak_rss_mib());
+    fmt::print("| {} | {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.1f} | {:.1f}% | {:.1f} | {:.0f} |\n", a.ks[i],
+               st.prefill_tokens, st.prompt_tokens_naive, tok_s, best[i], best[i] / best[0], gflops,
+               100.0 * gflops / peak, tok_s * kv_bytes / 1e9, rss[i]);
   }
   return 0;
 }
@@ -164,6 +170,7 @@ struct ScoreBenchArgs {
   int records = 4;
   int max_tokens = 150;
   std::string template_spec = "compact";
+  int repeats = 3;
 };
 
 // Wall time per pairwise record for each k, with and without early stop, and the samples early stop saves.
@@ -186,26 +193,27 @@ int run_score(const ScoreBenchArgs& a) {
              a.max_tokens, tmpl.name(), grm::engine::dtype_name(gen->options().dtype));
   fmt::print("| k | wall/record (s) | wall(k)/wall(1) | early stop: wall/record (s) | samples used | samples saved |\n"
              "|---|---|---|---|---|---|\n");
-  double wall1 = 0;
-  for (int k : a.ks) {
-    double wall[2] = {0, 0};
-    int64_t used = 0;
-    for (int early = 0; early < 2; ++early) {
-      grm::ScorerOptions opt;
-      opt.k = k;
-      opt.early_stop = early == 1;
-      opt.sampling.max_tokens = a.max_tokens;
-      grm::Scorer scorer(*gen, tmpl, opt);
-      const auto t0 = Clock::now();
-      const auto rewards = scorer.score(records);
-      wall[early] = seconds(t0) / static_cast<double>(records.size());
-      if (early)
-        for (const auto& r : rewards) used += r.samples_used;
-    }
-    if (k == a.ks.front()) wall1 = wall[0];
-    const int64_t total = static_cast<int64_t>(k) * a.records;
-    fmt::print("| {} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {:.0f}% |\n", k, wall[0], wall[0] / wall1, wall[1], used, total,
-               100.0 * static_cast<double>(total - used) / static_cast<double>(total));
+  // Runs interleaved across k and early stop, each figure the best of `repeats` (see run_decode).
+  std::vector<std::array<double, 2>> wall(a.ks.size(), {1e30, 1e30});
+  std::vector<int64_t> used(a.ks.size(), 0);
+  for (int rep = 0; rep < a.repeats; ++rep)
+    for (size_t i = 0; i < a.ks.size(); ++i)
+      for (int early = 0; early < 2; ++early) {
+        grm::ScorerOptions opt;
+        opt.k = a.ks[i];
+        opt.early_stop = early == 1;
+        opt.sampling.max_tokens = a.max_tokens;
+        grm::Scorer scorer(*gen, tmpl, opt);
+        const auto t0 = Clock::now();
+        const auto rewards = scorer.score(records);
+        wall[i][early] = std::min(wall[i][early], seconds(t0) / static_cast<double>(records.size()));
+        if (early && rep == 0)  // the same in every repeat: sampling is seeded
+          for (const auto& r : rewards) used[i] += r.samples_used;
+      }
+  for (size_t i = 0; i < a.ks.size(); ++i) {
+    const int64_t total = static_cast<int64_t>(a.ks[i]) * a.records;
+    fmt::print("| {} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {:.0f}% |\n", a.ks[i], wall[i][0], wall[i][0] / wall[0][0],
+               wall[i][1], used[i], total, 100.0 * static_cast<double>(total - used[i]) / static_cast<double>(total));
   }
   return 0;
 }
@@ -218,7 +226,9 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   decode->add_option("--k", a->ks, "Sample counts")->capture_default_str();
   decode->add_option("--prompt-tokens", a->prompt_tokens, "Prompt length (tokens)")->capture_default_str();
   decode->add_option("--new-tokens", a->new_tokens, "Tokens per judgment")->capture_default_str();
-  decode->add_option("--repeats", a->repeats, "Runs per k (best is reported)")->capture_default_str();
+  decode->add_option("--repeats", a->repeats, "Runs per k, interleaved across the k values (best is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   decode->add_option("--profile", a->profile, "Write a chrome://tracing JSON of one extra run at the largest k");
   auto sa = std::make_shared<ScoreBenchArgs>();
   auto* score = bench->add_subcommand("score", "Wall time per pairwise record for k samples, with and without early stop");
@@ -227,6 +237,9 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   score->add_option("--records", sa->records, "Pairwise records scored together")->capture_default_str();
   score->add_option("--max-tokens", sa->max_tokens, "Tokens per judgment")->capture_default_str();
   score->add_option("--template", sa->template_spec, "Judge template")->capture_default_str();
+  score->add_option("--repeats", sa->repeats, "Runs per figure, interleaved across k (best is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   bench->require_subcommand(1);
   return {bench, [a, decode, sa, score] {
             if (decode->parsed()) return run_decode(*a);

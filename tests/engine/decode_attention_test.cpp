@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 
+using grm::engine::AttentionKernel;
 using grm::engine::decode_attention;
 using grm::engine::DecodeRows;
 
@@ -40,9 +41,10 @@ TEST(DecodeAttention, MatchesTheReferenceWithSharedPrefixesAndMasks) {
   torch::manual_seed(7);
   const int64_t Bc = 5, Hkv = 2, H = 4, C = 24, L = 20;
   // Head dims of real models (64, 128) and a smaller one.
+  for (auto kernel : {AttentionKernel::best, AttentionKernel::portable})
   for (int64_t D : {32, 64, 128})
   for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
-    SCOPED_TRACE("D " + std::to_string(D));
+    SCOPED_TRACE("D " + std::to_string(D) + (kernel == AttentionKernel::best ? " best" : " portable"));
     const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
     // Rows: slot 1 alone; slots 2 and 3 forked from slot 0 with 9 shared positions; slot 4 with a short mask.
     DecodeRows rows{{1, 2, 3, 4}, {1, 0, 0, 4}, {0, 9, 9, 0}};
@@ -51,14 +53,14 @@ TEST(DecodeAttention, MatchesTheReferenceWithSharedPrefixesAndMasks) {
     mask[3].narrow(0, 6, L - 6).fill_(-std::numeric_limits<float>::infinity());  // row 3 sees 6 positions
     mask[0].narrow(0, 15, L - 15).fill_(-std::numeric_limits<float>::infinity());
     const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype);
-    const at::Tensor got = decode_attention(q, kc, vc, mask, rows);
+    const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
     ASSERT_EQ(got.scalar_type(), dtype);
     const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
     const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
     EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
         << "max diff " << (got.to(torch::kDouble) - want).abs().max().item<double>();
     // One mask row for all rows broadcasts.
-    const at::Tensor one = decode_attention(q, kc, vc, torch::zeros({1, L}), rows);
+    const at::Tensor one = decode_attention(q, kc, vc, torch::zeros({1, L}), rows, kernel);
     EXPECT_TRUE(torch::allclose(one.to(torch::kDouble), reference(q.to(torch::kFloat), kc.to(torch::kFloat),
                                                                   vc.to(torch::kFloat), torch::zeros({1, L}), rows),
                                 tol, tol));
@@ -99,11 +101,54 @@ TEST(DecodeAttention, GroupsOfForksMatchTheReference) {
         mask[b].narrow(0, seen, L - seen).fill_(-inf);
       }
       const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype);
-      const at::Tensor got = decode_attention(q, kc, vc, mask, rows);
       const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
       const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+      for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
+        const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
+        EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
+            << "H " << H << " max diff " << (got.to(torch::kDouble) - want).abs().max().item<double>();
+      }
+    }
+  }
+}
+
+// Contexts of many tiles (the AVX2 kernel walks a shared prefix tile by tile for groups of at most 8 forks):
+// 18 forks of one prompt, the origin's row among them, shared lengths that differ, masks that differ inside
+// the shared prefix for some rows (the common part must stop there), and a group whose origin is not in the batch.
+TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
+  torch::manual_seed(13);
+  const int64_t Bc = 24, C = 320, D = 64, L = 300, Hkv = 2, H = 4;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
+    DecodeRows rows;
+    for (int s = 0; s < 18; ++s) {
+      rows.slot.push_back(s);
+      rows.origin.push_back(0);
+      rows.shared.push_back(s == 0 ? 0 : 200 + (s * 13) % 50);
+    }
+    for (int s : {18, 19, 20}) rows.slot.push_back(s), rows.origin.push_back(23), rows.shared.push_back(150);
+    const auto B = static_cast<int64_t>(rows.slot.size());
+    for (int64_t b = 0; b < B; ++b) {
+      const auto r = static_cast<size_t>(b);
+      kc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(kc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+      vc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(vc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+    }
+    at::Tensor mask = torch::zeros({B, L});
+    for (int64_t b = 0; b < B; ++b) {
+      if (b % 5 == 2) mask[b][7] = -inf;      // hidden inside the shared prefix in some rows only
+      if (b == 11) mask[b][120] = -0.75f;    // a finite bias that differs inside the prefix
+      const int64_t seen = 252 + (b * 7) % 48;
+      mask[b].narrow(0, seen, L - seen).fill_(-inf);
+    }
+    const at::Tensor q = (torch::randn({B, H, D}) * 0.2).to(dtype);
+    const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
+    const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+    for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
+      const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
       EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
-          << "H " << H << " max diff " << (got.to(torch::kDouble) - want).abs().max().item<double>();
+          << (kernel == AttentionKernel::best ? "best" : "portable") << " max diff "
+          << (got.to(torch::kDouble) - want).abs().max().item<double>();
     }
   }
 }

@@ -116,10 +116,15 @@ std::vector<double> run_sft_job(const SftJob& job) {
   const auto& o = job.options;
   int64_t params = 0;
   for (const auto& [n, p] : start.model->named_weights()) params += p.numel();
-  spec.info = {{"data", job.data},     {"records", data->size()},  {"parameters", params},
+  // Provenance names the data by file name and size, not by where it sat on the machine that trained.
+  std::error_code size_error;
+  const auto data_bytes = fs::file_size(job.data, size_error);
+  spec.info = {{"data", fs::path(job.data).filename().string()},
+               {"records", data->size()},  {"parameters", params},
                {"steps", o.steps},     {"batch", o.batch},         {"lr", o.lr},
                {"warmup", o.warmup},   {"seq_len", o.seq_len},     {"seed", o.seed},
                {"precision", to_string(o.precision)},              {"threads", at::get_num_threads()}};
+  if (!size_error) spec.info["data_bytes"] = data_bytes;
   if (!job.quiet)
     fmt::print(stderr, "train: {} parameters, {} records, steps {}..{}, batch {}, {} precision, {} threads\n", params,
                data->size(), trainer.steps_done() + 1, o.steps, o.batch, to_string(o.precision),

@@ -117,6 +117,13 @@ TEST(TrainCli, SftFromRandomInitResumesExactlyAndLoads) {
   EXPECT_EQ(a, c);
   EXPECT_EQ(a, losses_of(dir + "/b.jsonl"));  // checkpointing does not disturb training
 
+  // training.json names the data by file name and size, not by its absolute path.
+  std::ifstream info_file(dir + "/c/training.json");
+  const auto info = nlohmann::json::parse(info_file);
+  EXPECT_EQ(info.at("data"), fs::path(data).filename().string());
+  EXPECT_EQ(info.at("data_bytes"), fs::file_size(data));
+  EXPECT_EQ(info.at("step"), 6);
+
   auto model = grm::engine::load_model(dir + "/c", torch::kFloat);
   EXPECT_EQ(model->config().vocab_size, 257);  // taken from the tokenizer
   EXPECT_EQ(model->config().eos_token_ids, std::vector<int64_t>{256});

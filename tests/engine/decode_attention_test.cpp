@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <limits>
+#include <string>
 
 #include "core/error.h"
 
@@ -33,6 +34,27 @@ at::Tensor reference(const at::Tensor& q, const at::Tensor& kc, const at::Tensor
     }
   }
   return out.view({B, H * D});
+}
+
+// What KVCache::fork guarantees: a fork holds its shared positions too.
+void copy_shared_prefixes(const at::Tensor& kc, const at::Tensor& vc, const DecodeRows& rows) {
+  for (size_t r = 0; r < rows.slot.size(); ++r) {
+    kc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(kc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+    vc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(vc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
+  }
+}
+
+// Both kernels agree with the float64 reference (tolerance by the cache's dtype).
+void expect_kernels_match_reference(const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc,
+                                    const at::Tensor& mask, const DecodeRows& rows, const std::string& label) {
+  const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
+  const double tol = kc.scalar_type() == torch::kFloat ? 1e-5 : 2e-2;
+  for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
+    const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
+    EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
+        << label << (kernel == AttentionKernel::best ? " best" : " portable") << " max diff "
+        << (got.to(torch::kDouble) - want).abs().max().item<double>();
+  }
 }
 
 }  // namespace
@@ -89,11 +111,7 @@ TEST(DecodeAttention, GroupsOfForksMatchTheReference) {
       for (int s : {40, 41}) rows.slot.push_back(s), rows.origin.push_back(44), rows.shared.push_back(30);
       for (int s : {42, 43}) rows.slot.push_back(s), rows.origin.push_back(s), rows.shared.push_back(0);
       const auto B = static_cast<int64_t>(rows.slot.size());
-      for (int64_t b = 0; b < B; ++b) {  // what KVCache::fork guarantees: a fork holds its shared positions too
-        const auto r = static_cast<size_t>(b);
-        kc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(kc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
-        vc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(vc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
-      }
+      copy_shared_prefixes(kc, vc, rows);
       at::Tensor mask = torch::zeros({B, L});
       for (int64_t b = 0; b < B; ++b) {
         mask[b].narrow(0, 3, 2).fill_(-inf);  // the same hidden prompt padding in every row
@@ -101,13 +119,7 @@ TEST(DecodeAttention, GroupsOfForksMatchTheReference) {
         mask[b].narrow(0, seen, L - seen).fill_(-inf);
       }
       const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype);
-      const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
-      const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
-      for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
-        const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
-        EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
-            << "H " << H << " max diff " << (got.to(torch::kDouble) - want).abs().max().item<double>();
-      }
+      expect_kernels_match_reference(q, kc, vc, mask, rows, "H " + std::to_string(H));
     }
   }
 }
@@ -129,11 +141,7 @@ TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
     }
     for (int s : {18, 19, 20}) rows.slot.push_back(s), rows.origin.push_back(23), rows.shared.push_back(150);
     const auto B = static_cast<int64_t>(rows.slot.size());
-    for (int64_t b = 0; b < B; ++b) {
-      const auto r = static_cast<size_t>(b);
-      kc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(kc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
-      vc[rows.slot[r]].narrow(1, 0, rows.shared[r]).copy_(vc[rows.origin[r]].narrow(1, 0, rows.shared[r]));
-    }
+    copy_shared_prefixes(kc, vc, rows);
     at::Tensor mask = torch::zeros({B, L});
     for (int64_t b = 0; b < B; ++b) {
       if (b % 5 == 2) mask[b][7] = -inf;      // hidden inside the shared prefix in some rows only
@@ -142,14 +150,7 @@ TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
       mask[b].narrow(0, seen, L - seen).fill_(-inf);
     }
     const at::Tensor q = (torch::randn({B, H, D}) * 0.2).to(dtype);
-    const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
-    const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
-    for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
-      const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
-      EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
-          << (kernel == AttentionKernel::best ? "best" : "portable") << " max diff "
-          << (got.to(torch::kDouble) - want).abs().max().item<double>();
-    }
+    expect_kernels_match_reference(q, kc, vc, mask, rows, dtype == torch::kFloat ? "f32" : "bf16");
   }
 }
 

@@ -1,5 +1,7 @@
 // `grm eval` as users run it (the binary; skipped when it has not been built).
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -28,9 +30,12 @@ std::string slurp(const std::string& path) {
 }
 
 CliRun run_grm(const std::string& args) {
-  const std::string err = testing::TempDir() + "/grm_eval_cli_err";
+  // One file per test process: ctest -j runs this file's tests as concurrent processes.
+  const std::string err = testing::TempDir() + "/grm_eval_cli_err." + std::to_string(getpid());
   const int status = std::system((std::string(GRM_BINARY) + " " + args + " </dev/null >/dev/null 2>" + err).c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(err)};
+  CliRun run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(err)};
+  fs::remove(err);
+  return run;
 }
 
 #define NEED_BINARY() \

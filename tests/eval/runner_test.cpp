@@ -9,7 +9,7 @@
 #include "core/jsonl.h"
 #include "eval/runner.h"
 #include "eval/store.h"
-#include "fake_judge.h"
+#include "support/fake_judge.h"
 
 using namespace grm;
 using namespace grm::eval;
@@ -83,6 +83,7 @@ size_t count_lines(const std::string& path) {
 TEST(EvalRunner, EndToEndWithFakeJudge) {
   const std::string dir = fresh_dir("e2e");
   test::FakeJudge judge;
+  judge.noise = 2;
   judge.invalid_every = 7;
   EvalOptions o = options(dir);
   o.plot = true;
@@ -180,6 +181,7 @@ TEST(EvalRunner, ResumeAfterInterruptionGivesTheSameResults) {
 TEST(EvalRunner, ReaggregateStoredSamplesWithoutAModel) {
   const std::string dir = fresh_dir("re"), out = fresh_dir("re_out");
   test::FakeJudge judge;
+  judge.noise = 2;
   run_eval(options(dir), hooks(judge));
   EvalOptions o;
   o.samples_file = dir + "/samples.jsonl";
@@ -241,6 +243,7 @@ TEST(EvalRunner, MetaRmFromStoredMetaScores) {
 TEST(EvalRunner, UserErrors) {
   const std::string dir = fresh_dir("errors");
   test::FakeJudge judge;
+  judge.noise = 2;
   EvalOptions o = options(dir);
   o.inputs.resize(1);
   run_eval(o, hooks(judge));

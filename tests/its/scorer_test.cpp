@@ -4,56 +4,13 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "support/fake_judge.h"
 
 using namespace grm;
 
 namespace {
 
-// Responses are written "quality=Q". The fake judge reads the shown responses back out of the prompt and
-// scores each Q + bias(position) (clamped to 1..10), plus optional seeded noise; every `invalid_every`-th
-// sample (by sample index) is unparseable.
-class FakeJudge : public Generator {
- public:
-  int position_bonus = 0;  // added to the response shown first
-  int noise = 0;           // ± uniform noise from the sample's seed
-  int invalid_every = 0;
-  int calls = 0;
-  int64_t completions = 0;
-
-  std::vector<std::vector<Completion>> generate(const std::vector<GenerationRequest>& reqs) override {
-    ++calls;
-    std::vector<std::vector<Completion>> out;
-    for (const auto& r : reqs) {
-      std::vector<int> q;
-      size_t pos = 0;
-      while ((pos = r.prompt.find("quality=", pos)) != std::string::npos) {
-        q.push_back(std::stoi(r.prompt.substr(pos + 8)));
-        pos += 8;
-      }
-      out.emplace_back();
-      for (int i = 0; i < r.n; ++i) {
-        const int j = r.first_index + i;
-        ++completions;
-        Rng rng(derive_seed(r.params.seed, static_cast<uint64_t>(j)));
-        Completion c;
-        if (invalid_every > 0 && j % invalid_every == invalid_every - 1) {
-          c.text = "I cannot decide.";
-        } else {
-          std::string scores;
-          for (size_t p = 0; p < q.size(); ++p) {
-            int s = q[p] + (p == 0 ? position_bonus : 0);
-            if (noise) s += static_cast<int>(rng.below(2 * noise + 1)) - noise;
-            s = std::clamp(s, 1, 10);
-            scores += (p ? ", " : "") + std::to_string(s);
-          }
-          c.text = "Specific Criteria: Quality (Weight: 100%)\nAnalysis: read the qualities.\nScores: \\boxed{" + scores + "}";
-        }
-        out.back().push_back(c);
-      }
-    }
-    return out;
-  }
-};
+using test::FakeJudge;
 
 // Fails every request whose prompt contains "too long", like an engine whose context it does not fit.
 class ContextLimitedJudge : public FakeJudge {
@@ -146,9 +103,12 @@ TEST(Scorer, ManyRecordsShareOneGenerationCall) {
 TEST(Scorer, SingleResponseRewardIsTheSummedScore) {
   FakeJudge judge;
   Scorer scorer(judge, Template::builtin("single-binary"), opts(5));
-  auto r = scorer.score({rec({1})})[0];
-  EXPECT_EQ(r.rewards, (std::vector<double>{5}));
-  EXPECT_EQ(r.best, 0);
+  // The fake judge answers the 0/1 template with 1 for quality ≥ 5: five samples sum to 5, or to 0.
+  const auto r = scorer.score({rec({7}), rec({2})});
+  EXPECT_EQ(r[0].rewards, (std::vector<double>{5}));
+  EXPECT_EQ(r[0].best, 0);
+  EXPECT_EQ(r[1].rewards, (std::vector<double>{0}));
+  EXPECT_EQ(r[1].valid_samples, 5);
 }
 
 TEST(Scorer, MetaKeepsExactlyKMeta) {

@@ -1,25 +1,31 @@
-// A deterministic fake judge for eval tests (no torch): responses carry "quality=Q"; the judge reads the
-// shown responses back out of the prompt and scores each Q plus seeded noise (clamped to the range). With the
-// single-binary template (the prompt asks for "0 or 1") it answers 1 when Q + noise >= 5, else 0. Every
+// A deterministic fake judge for scorer and eval tests (no torch). Responses carry "quality=Q"; the judge
+// reads the shown responses back out of the prompt and scores each Q, plus `position_bonus` for the response
+// shown first, plus seeded noise when sampling (temperature > 0), clamped to 1..10. With the single-binary
+// template (the prompt asks for "0 or 1") it answers 1 when that score is ≥ 5, else 0. Every
 // `invalid_every`-th sample (by sample index) is unparseable.
 #pragma once
 #include <algorithm>
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/generator.h"
 #include "core/rng.h"
 
-namespace grm::eval::test {
+namespace grm::test {
 
 class FakeJudge : public Generator {
  public:
-  int noise = 2;
+  int position_bonus = 0;   // added to the response shown first
+  int noise = 0;            // ± uniform noise from the sample's seed
   int invalid_every = 0;
+  int calls = 0;            // generate() calls
   int64_t completions = 0;
   int64_t fail_after = -1;  // throw after this many completions (simulates an interrupted run)
 
   std::vector<std::vector<Completion>> generate(const std::vector<GenerationRequest>& reqs) override {
+    ++calls;
     std::vector<std::vector<Completion>> out;
     for (const auto& r : reqs) {
       const bool binary = r.prompt.find("0 or 1") != std::string::npos;
@@ -41,12 +47,13 @@ class FakeJudge : public Generator {
         } else {
           std::string scores;
           for (size_t p = 0; p < q.size(); ++p) {
-            int s = q[p];
+            int s = q[p] + (p == 0 ? position_bonus : 0);
             if (noise && r.params.temperature > 0) s += static_cast<int>(rng.below(2 * noise + 1)) - noise;
             s = binary ? (s >= 5 ? 1 : 0) : std::clamp(s, 1, 10);
             scores += (p ? ", " : "") + std::to_string(s);
           }
-          c.text = "Specific Criteria: Quality (Weight: 100%)\nAnalysis: read the qualities.\nScores: \\boxed{" + scores + "}";
+          c.text = "Specific Criteria: Quality (Weight: 100%)\nAnalysis: read the qualities.\nScores: \\boxed{" +
+                   scores + "}";
         }
         out.back().push_back(c);
       }
@@ -55,4 +62,4 @@ class FakeJudge : public Generator {
   }
 };
 
-}  // namespace grm::eval::test
+}  // namespace grm::test

@@ -22,7 +22,7 @@ WARMUP=${WARMUP:-100}
 SEQ_LEN=${SEQ_LEN:-1024}
 SAVE_EVERY=${SAVE_EVERY:-100}
 PRECISION=${PRECISION:-auto}  # mixed where the CPU has native bf16 (AMX / AVX512_BF16), else fp32
-THREADS=${THREADS:-$(nproc)}
+THREADS=${THREADS:-0}       # 0: all cores with mixed precision, 1 with fp32 (OpenBLAS threads itself)
 RESUME=${RESUME:-0}
 
 t0=$(date +%s)

@@ -57,7 +57,7 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   s->add_option("--template", j.template_name, "Built-in template copied to OUT/template.txt")->capture_default_str();
   s->add_option("--log-every", j.log_every, "Progress line every N steps")->capture_default_str()->check(CLI::PositiveNumber);
   s->add_option("--log", j.log_jsonl, "Append one JSON line per step (loss, lr, tokens, seconds) to this file");
-  s->add_option("--threads", j.threads, "Intra-op threads (0: libtorch default)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  s->add_option("--threads", j.threads, "Intra-op threads (0: all cores with mixed precision, 1 with fp32, whose matmuls run on the BLAS library's own threads)")->capture_default_str()->check(CLI::NonNegativeNumber);
   s->add_flag("--quiet", j.quiet, "No progress lines");
 
   return {sub, [a, t, s] {

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <malloc.h>
 
@@ -86,9 +87,15 @@ Start prepare_model(const SftJob& job, const std::string& state) {
 
 }  // namespace
 
+int train_threads(int requested, Precision precision, int cores) {
+  if (requested > 0) return requested;
+  return precision == Precision::Mixed ? std::max(1, cores) : 1;
+}
+
 std::vector<double> run_sft_job(const SftJob& job) {
   if (job.out.empty()) throw Error("give the checkpoint directory with --out DIR");
-  if (job.threads > 0) at::set_num_threads(job.threads);
+  at::set_num_threads(train_threads(job.threads, job.options.precision,
+                                    static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
 #ifdef __GLIBC__
   // Keep freed activation buffers in the heap: by default glibc returns every large block to the kernel, and
   // each step then page-faults its activations in again (measured: ~40% of a bf16 step; docs/training.md).

@@ -34,9 +34,16 @@ struct SftJob {
   std::string save_dtype = "bf16";
   std::string template_name = "compact";  // copied to OUT/template.txt
   std::string log_jsonl;  // optional: one JSON line per step appended here
-  int threads = 0;        // intra-op threads (0: libtorch default)
+  int threads = 0;        // intra-op threads (0: train_threads' choice)
   bool quiet = false;     // no progress lines
 };
+
+// Intra-op threads for a run: `requested` when > 0, else every core for mixed precision (oneDNN runs the
+// bf16 matmuls on these threads) and 1 for fp32, whose matmuls go to the BLAS library: OpenBLAS (the pthread
+// build `make setup` installs) runs them on its own threads over all cores, and intra-op threads next to
+// them only oversubscribe the machine (measured on a 2-core AMD EPYC, fp32: 2 066 tokens/s with 1 intra-op
+// thread, 1 122 with 2; docs/training.md).
+int train_threads(int requested, Precision precision, int cores);
 
 // Runs (or resumes) SFT until options.steps; checkpoints every save_every steps and at the end. Returns the
 // per-step losses of the steps run by this call.

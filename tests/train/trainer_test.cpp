@@ -13,6 +13,7 @@
 #include "engine/tokenizer.h"
 #include "engine/weights.h"
 #include "train/checkpoint.h"
+#include "train/run.h"
 #include "train_test_util.h"
 
 using grm::train::Precision;
@@ -85,6 +86,15 @@ TEST(TrainTrainer, AutoPrecisionIsMixedOnlyWithNativeBf16) {
   EXPECT_EQ(grm::train::parse_precision("fp32"), Precision::Fp32);
   EXPECT_EQ(grm::train::parse_precision("mixed"), Precision::Mixed);
   EXPECT_THROW(grm::train::parse_precision("fp8"), grm::Error);
+}
+
+TEST(TrainTrainer, ThreadsFollowWhereTheMatmulsRun) {
+  using grm::train::train_threads;
+  EXPECT_EQ(train_threads(0, Precision::Mixed, 2), 2);  // oneDNN bf16 matmuls use the intra-op threads
+  EXPECT_EQ(train_threads(0, Precision::Mixed, 0), 1);
+  EXPECT_EQ(train_threads(0, Precision::Fp32, 2), 1);   // fp32 matmuls use OpenBLAS's own threads
+  EXPECT_EQ(train_threads(3, Precision::Fp32, 2), 3);   // an explicit --threads wins
+  EXPECT_EQ(train_threads(1, Precision::Mixed, 8), 1);
 }
 
 TEST(TrainTrainer, MicroBatchesMatchTheFullBatch) {

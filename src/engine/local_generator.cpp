@@ -63,6 +63,7 @@ LocalGenerator::LocalGenerator(std::shared_ptr<Transformer> model, std::shared_p
 std::unique_ptr<LocalGenerator> LocalGenerator::open(const std::string& dir, EngineOptions options) {
   auto model = load_model(dir, options.dtype);
   model->eval();
+  model->store_linear_weights_transposed();  // this model only decodes
   std::shared_ptr<const Tokenizer> tok = Tokenizer::load(dir);
   return std::make_unique<LocalGenerator>(std::move(model), std::move(tok), options);
 }

@@ -62,6 +62,17 @@ Transformer::Transformer(ModelConfig config, c10::ScalarType dtype) : config_(st
                                std::make_shared<LinearLayer>(config_.hidden_size, config_.vocab_size, false, dtype));
 }
 
+void Transformer::store_linear_weights_transposed() {
+  if (dtype_ != torch::kFloat) return;
+  for (auto& layer : model_->layers) {
+    layer->self_attn->qkv.store_transposed();
+    layer->self_attn->o_proj->store_transposed();
+    layer->mlp->gate_up.store_transposed();
+    layer->mlp->down_proj->store_transposed();
+  }
+  if (lm_head_) lm_head_->store_transposed();
+}
+
 void Transformer::init_random(uint64_t seed, double std) {
   torch::NoGradGuard no_grad;
   at::Generator gen = at::detail::createCPUGenerator(seed);

@@ -29,6 +29,11 @@ struct LinearLayer : torch::nn::Module {
     if (b.defined()) bias = register_parameter("bias", b);
   }
   Tensor operator()(const Tensor& x) const { return at::linear(x, weight, bias); }
+  // Same values, transposed storage (see Transformer::store_linear_weights_transposed).
+  void store_transposed() {
+    torch::NoGradGuard no_grad;
+    weight.set_data(weight.t().contiguous().t());
+  }
 };
 
 struct Embedding : torch::nn::Module {
@@ -117,6 +122,21 @@ struct FusedLinear {
                                                     with_bias ? bias.narrow(0, off, o) : Tensor()));
       ptrs.push_back(parts.back()->weight.data_ptr());
       if (with_bias) ptrs.push_back(parts.back()->bias.data_ptr());
+      off += o;
+    }
+  }
+  // Moves the fused weight to transposed storage and points the parts at row blocks of it again.
+  void store_transposed() {
+    torch::NoGradGuard no_grad;
+    if (!fused()) return;  // the parts no longer alias one storage: leave them as they are
+    weight.set_data(weight.t().contiguous().t());
+    ptrs.clear();
+    int64_t off = 0;
+    for (auto& p : parts) {
+      const int64_t o = p->weight.size(0);
+      p->weight.set_data(weight.narrow(0, off, o));
+      ptrs.push_back(p->weight.data_ptr());
+      if (bias.defined()) ptrs.push_back(p->bias.data_ptr());
       off += o;
     }
   }

@@ -11,45 +11,16 @@
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include "core/error.h"
+#include "engine/decode_attention_kernels.h"
 
 namespace grm::engine {
+
+using namespace attention_detail;
 
 namespace {
 
 constexpr int kLanes = 16;  // independent partial sums: the compiler vectorizes them without reassociating
-
-inline float to_float(float x) { return x; }
-inline float to_float(c10::BFloat16 x) {
-  uint32_t bits = static_cast<uint32_t>(x.x) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-// e^x for x ≤ 0 (softmax after subtracting the max), branch-free so that loops over it vectorize: x = n·ln2 + r
-// with |r| ≤ ln2/2 (ln2 split in two parts), e^r by its degree-6 Taylor polynomial (relative error < 2e-7),
-// 2^n through the exponent bits. libm's expf is a call per element and was half of the kernel's time.
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.0f);  // keeps 2^n a normal float; e^-87 is below anything a softmax sum notices
-  const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest (1.5 · 2^23 trick)
-  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
-  float p = 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
 
 // Σ q[d] · k[d] for d < D, D a multiple of kLanes.
 template <typename T>
@@ -67,19 +38,6 @@ template <typename T>
 inline __attribute__((always_inline)) void axpy(float p, const T* v, float* out, int64_t D) {
   for (int64_t d = 0; d < D; ++d) out[d] += p * to_float(v[d]);
 }
-
-template <typename T>
-struct Args {
-  const T *kp, *vp;
-  int64_t ks0, ks1, ks2, vs0, vs1, vs2;
-  const float *q, *mask;
-  int64_t mask_stride;
-  float* out;
-  int64_t B, Hkv, H, G, L, D;
-  const DecodeRows* rows;
-  const int64_t* visible;        // the positions each row reads (mask not -inf), rows one after another
-  const int64_t* visible_begin;  // row b's positions: visible[visible_begin[b] .. visible_begin[b + 1])
-};
 
 // Rows [begin, end) of the (kv head, sequence) grid, head-major: consecutive rows of one kv head that share
 // an origin re-read the same prefix rows while they are still in cache. One call per thread's range, so the
@@ -131,275 +89,20 @@ inline __attribute__((always_inline)) void heads(const Args<T>& a, int64_t begin
   }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_bf16(const Args<c10::BFloat16>& a,
-                                                                             int64_t begin, int64_t end) {
+}  // namespace
+
+namespace attention_detail {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable(const Args<c10::BFloat16>& a,
+                                                                                 int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_f32(const Args<float>& a, int64_t begin,
-                                                                            int64_t end) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable(const Args<float>& a,
+                                                                                 int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
+}  // namespace attention_detail
 
-#if defined(__x86_64__)
-// The same computation for AVX2 + FMA, organised around the cache rather than around one row. The forks of one
-// prompt read the same prefix rows; reading them once per fork from L2 made the per-row kernel bound by L2
-// traffic. Here a group of rows that share an origin walks the common prefix in tiles small enough for L1,
-// and every row (and query head) of the group consumes a tile before the next is loaded, with an online
-// softmax (running max, running sum, rescaled output) so that no row needs all its scores first. Scores are
-// computed 8 positions at a time with one transposing sum per block; the weighted sum of V keeps a chunk of
-// the output in registers across the tile.
-#define GRM_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
-
-GRM_AVX2 __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-GRM_AVX2 __m256 load8(const c10::BFloat16* p) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-GRM_AVX2 float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// [Σ a0, Σ a1, ..., Σ a7]
-GRM_AVX2 __m256 hsum8(const __m256* a) {
-  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-// exp_nonpositive on 8 lanes.
-GRM_AVX2 __m256 exp8_nonpositive(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 r =
-      _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x));
-  __m256 p = _mm256_set1_ps(1.0f / 720);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
-
-// o[d, d + 8W) = alpha · o[d, d + 8W) + Σ_i w[i] · rows[i][d, d + 8W), with two interleaved accumulator sets
-// so that 2W FMA chains are in flight.
-template <int W, typename T>
-GRM_AVX2 void weighted_sum(const float* w, int64_t n, const T* const* rows, int64_t d, float alpha, float* o) {
-  __m256 acc0[W], acc1[W];
-  const __m256 al = _mm256_set1_ps(alpha);
-  for (int j = 0; j < W; ++j) acc0[j] = _mm256_mul_ps(al, _mm256_loadu_ps(o + d + 8 * j)), acc1[j] = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    const T* v0 = rows[i] + d;
-    const T* v1 = rows[i + 1] + d;
-    const __m256 p0 = _mm256_broadcast_ss(w + i), p1 = _mm256_broadcast_ss(w + i + 1);
-    for (int j = 0; j < W; ++j) {
-      acc0[j] = _mm256_fmadd_ps(p0, load8(v0 + 8 * j), acc0[j]);
-      acc1[j] = _mm256_fmadd_ps(p1, load8(v1 + 8 * j), acc1[j]);
-    }
-  }
-  if (i < n) {
-    const T* v0 = rows[i] + d;
-    const __m256 p0 = _mm256_broadcast_ss(w + i);
-    for (int j = 0; j < W; ++j) acc0[j] = _mm256_fmadd_ps(p0, load8(v0 + 8 * j), acc0[j]);
-  }
-  for (int j = 0; j < W; ++j) _mm256_storeu_ps(o + d + 8 * j, _mm256_add_ps(acc0[j], acc1[j]));
-}
-
-// Running softmax state of one (row, query head): max m, sum s of e^(score - m), output o = Σ e^(score - m) v.
-struct Online {
-  float m, s;
-  float* o;
-};
-
-// Feeds n ≤ tile positions (key rows k[i], value rows v[i], additive mask bias[i]) to one query q.
-template <typename T>
-GRM_AVX2 void attend(const float* q, const T* const* k, const T* const* v, const float* bias, int64_t n, int64_t D,
-                     float* sc, Online& st) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 acc[8];
-    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
-    for (int64_t d = 0; d < D; d += 8) {
-      const __m256 qv = _mm256_loadu_ps(q + d);
-      for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, load8(k[i + j] + d), acc[j]);
-    }
-    _mm256_storeu_ps(sc + i, _mm256_add_ps(hsum8(acc), _mm256_loadu_ps(bias + i)));
-  }
-  for (; i < n; ++i) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t d = 0; d < D; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k[i] + d), acc);
-    sc[i] = hsum(acc) + bias[i];
-  }
-  float top = st.m;
-  for (i = 0; i < n; ++i) top = std::max(top, sc[i]);
-  const float alpha = exp_nonpositive(st.m - top);  // st.m = -inf at the start: alpha ≈ 0 against s = o = 0
-  const __m256 top8 = _mm256_set1_ps(top);
-  __m256 sum8 = _mm256_setzero_ps();
-  for (i = 0; i + 8 <= n; i += 8) {
-    const __m256 e = exp8_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(sc + i), top8));
-    _mm256_storeu_ps(sc + i, e);
-    sum8 = _mm256_add_ps(sum8, e);
-  }
-  float sum = hsum(sum8);
-  for (; i < n; ++i) sum += (sc[i] = exp_nonpositive(sc[i] - top));
-  st.s = st.s * alpha + sum;
-  st.m = top;
-  int64_t d = 0;
-  for (; d + 32 <= D; d += 32) weighted_sum<4, T>(sc, n, v, d, alpha, st.o);
-  for (; d < D; d += 8) weighted_sum<1, T>(sc, n, v, d, alpha, st.o);
-}
-
-// Rows rows[begin, end) read the same positions from slot `origin` below `common` (same origin, mask rows
-// equal there).
-struct Group {
-  int64_t begin, end, origin, common;
-};
-
-// The positions row b reads from `common` on (pos[from, n)) and where their K/V rows are, for kv head h.
-template <typename T>
-struct Own {
-  const int64_t* pos;
-  int64_t from, n, shared;
-  const T *k, *v, *k_shared, *v_shared;
-  const float* mask;
-  int64_t ks2, vs2;
-  const T* key(int64_t l) const { return (l < shared ? k_shared : k) + l * ks2; }
-  const T* value(int64_t l) const { return (l < shared ? v_shared : v) + l * vs2; }
-};
-
-template <typename T>
-Own<T> own_positions(const Args<T>& a, int64_t b, int64_t h, int64_t common) {
-  const auto rb = static_cast<size_t>(b);
-  Own<T> o;
-  o.pos = a.visible + a.visible_begin[b];
-  o.n = a.visible_begin[b + 1] - a.visible_begin[b];
-  o.from = std::lower_bound(o.pos, o.pos + o.n, common) - o.pos;
-  o.shared = a.rows->shared[rb];
-  o.k = a.kp + a.rows->slot[rb] * a.ks0 + h * a.ks1;
-  o.v = a.vp + a.rows->slot[rb] * a.vs0 + h * a.vs1;
-  o.k_shared = a.kp + a.rows->origin[rb] * a.ks0 + h * a.ks1;
-  o.v_shared = a.vp + a.rows->origin[rb] * a.vs0 + h * a.vs1;
-  o.mask = a.mask + b * a.mask_stride;
-  o.ks2 = a.ks2;
-  o.vs2 = a.vs2;
-  return o;
-}
-
-template <typename T>
-__attribute__((target("avx2,fma"))) void groups_avx2(const Args<T>& a, const std::vector<int64_t>& members,
-                                                     const std::vector<Group>& groups, int64_t tile,
-                                                     int64_t item_begin, int64_t item_end) {
-  const int64_t D = a.D, G = a.G;
-  const auto ng = static_cast<int64_t>(groups.size());
-  std::vector<float> sc(static_cast<size_t>(tile)), bias(static_cast<size_t>(tile));
-  std::vector<const T*> krows(static_cast<size_t>(tile)), vrows(static_cast<size_t>(tile));
-  std::vector<float> obuf;
-  std::vector<Online> st;
-  for (int64_t item = item_begin; item < item_end; ++item) {
-    const int64_t h = item / ng;
-    const Group& grp = groups[static_cast<size_t>(item % ng)];
-    const int64_t rows = grp.end - grp.begin;
-    obuf.assign(static_cast<size_t>(rows * G * D), 0.0f);
-    st.assign(static_cast<size_t>(rows * G), Online{-std::numeric_limits<float>::infinity(), 0.0f, nullptr});
-    for (size_t u = 0; u < st.size(); ++u) st[u].o = obuf.data() + static_cast<int64_t>(u) * D;
-    auto query = [&](int64_t b, int64_t g) { return a.q + (b * a.H + h * G + g) * D; };
-    // The common prefix: positions visible in the group's first row below `common`, tile by tile.
-    const int64_t first = members[static_cast<size_t>(grp.begin)];
-    const int64_t* vis = a.visible + a.visible_begin[first];
-    const int64_t nvis = a.visible_begin[first + 1] - a.visible_begin[first];
-    const int64_t ncommon = std::lower_bound(vis, vis + nvis, grp.common) - vis;
-    const T* ko = a.kp + grp.origin * a.ks0 + h * a.ks1;
-    const T* vo = a.vp + grp.origin * a.vs0 + h * a.vs1;
-    const float* m0 = a.mask + first * a.mask_stride;
-    for (int64_t t0 = 0; t0 < ncommon; t0 += tile) {
-      const int64_t n = std::min(tile, ncommon - t0);
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t l = vis[t0 + i];
-        krows[static_cast<size_t>(i)] = ko + l * a.ks2;
-        vrows[static_cast<size_t>(i)] = vo + l * a.vs2;
-        bias[static_cast<size_t>(i)] = m0[l];
-      }
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t g = 0; g < G; ++g)
-          attend(query(members[static_cast<size_t>(grp.begin + r)], g), krows.data(), vrows.data(), bias.data(), n,
-                 D, sc.data(), st[static_cast<size_t>(r * G + g)]);
-    }
-    // Each row's own positions from `common` on: its slot, or the origin below its own shared length.
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t b = members[static_cast<size_t>(grp.begin + r)];
-      const Own<T> own = own_positions(a, b, h, grp.common);
-      for (int64_t t0 = own.from; t0 < own.n; t0 += tile) {
-        const int64_t n = std::min(tile, own.n - t0);
-        for (int64_t i = 0; i < n; ++i) {
-          const int64_t l = own.pos[t0 + i];
-          krows[static_cast<size_t>(i)] = own.key(l);
-          vrows[static_cast<size_t>(i)] = own.value(l);
-          bias[static_cast<size_t>(i)] = own.mask[l];
-        }
-        for (int64_t g = 0; g < G; ++g)
-          attend(query(b, g), krows.data(), vrows.data(), bias.data(), n, D, sc.data(),
-                 st[static_cast<size_t>(r * G + g)]);
-      }
-      for (int64_t g = 0; g < G; ++g) {  // normalise; a row that sees nothing gets zeros
-        const Online& s = st[static_cast<size_t>(r * G + g)];
-        float* out = a.out + (b * a.H + h * G + g) * D;
-        const float inv = s.s > 0 ? 1.0f / s.s : 0.0f;
-        for (int64_t d = 0; d < D; ++d) out[d] = s.o[d] * inv;
-      }
-    }
-  }
-}
-#undef GRM_AVX2
-
-// Groups for groups_avx2: rows by the slot they read a prefix from, at most `max_rows` per group (so that there
-// is work for every thread). A fork reads its shared length from its origin; the origin's own row reads all
-// of its positions there. The common length is the shortest of these, cut where mask rows first differ.
-template <typename T>
-void make_groups(const Args<T>& a, int64_t max_rows, std::vector<int64_t>& members, std::vector<Group>& groups) {
-  const DecodeRows& rows = *a.rows;
-  auto reach = [&](int64_t b) {
-    const auto r = static_cast<size_t>(b);
-    return std::min(a.L, rows.slot[r] == rows.origin[r] ? a.L : rows.shared[r]);
-  };
-  auto key = [&](int64_t b) { return reach(b) > 0 ? rows.origin[static_cast<size_t>(b)] : -1 - b; };
-  members.resize(static_cast<size_t>(a.B));
-  for (int64_t b = 0; b < a.B; ++b) members[static_cast<size_t>(b)] = b;
-  std::stable_sort(members.begin(), members.end(), [&](int64_t x, int64_t y) { return key(x) < key(y); });
-  for (int64_t i = 0; i < a.B;) {
-    const int64_t first = members[static_cast<size_t>(i)];
-    int64_t j = i, common = a.L;
-    for (; j < a.B && j - i < max_rows && key(members[static_cast<size_t>(j)]) == key(first); ++j)
-      common = std::min(common, reach(members[static_cast<size_t>(j)]));
-    const float* m0 = a.mask + first * a.mask_stride;
-    for (int64_t x = i + 1; x < j && common > 0; ++x) {
-      const float* mx = a.mask + members[static_cast<size_t>(x)] * a.mask_stride;
-      int64_t l = 0;
-      while (l < common && mx[l] == m0[l]) ++l;
-      common = l;
-    }
-    groups.push_back(Group{i, j, rows.origin[static_cast<size_t>(first)], common});
-    i = j;
-  }
-}
-#endif
-
-bool cpu_has_avx2_fma() {
-#if defined(__x86_64__)
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-#else
-  return false;
-#endif
-}
+namespace {
 
 template <typename T>
 void run(const at::Tensor& qf, const at::Tensor& keys, const at::Tensor& values, const at::Tensor& maskf,
@@ -422,24 +125,8 @@ void run(const at::Tensor& qf, const at::Tensor& keys, const at::Tensor& values,
             B,                    keys.size(1),          qf.size(1),           qf.size(1) / keys.size(1),
             L,                    keys.size(3),          &rows,                visible.data(),
             visible_begin.data()};
-#if defined(__x86_64__)
-  if (kernel != AttentionKernel::portable && cpu_has_avx2_fma() && a.D % 8 == 0) {
-    std::vector<int64_t> members;
-    std::vector<Group> groups;
-    make_groups(a, 8, members, groups);
-    const int64_t tile = std::clamp<int64_t>(2048 / a.D / 8 * 8, 8, 64);  // K and V tiles of ≤ 16 KB in float32
-    const auto items = a.Hkv * static_cast<int64_t>(groups.size());
-    at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) { groups_avx2(a, members, groups, tile, begin, end); });
-    return;
-  }
-#endif
-  at::parallel_for(0, a.B * a.Hkv, 1, [&](int64_t begin, int64_t end) {
-    if constexpr (std::is_same_v<T, float>) {
-      heads_f32(a, begin, end);
-    } else {
-      heads_bf16(a, begin, end);
-    }
-  });
+  if (kernel != AttentionKernel::portable && avx2_kernel_available() && a.D % 8 == 0) return run_avx2(a);
+  at::parallel_for(0, a.B * a.Hkv, 1, [&](int64_t begin, int64_t end) { heads_portable(a, begin, end); });
 }
 
 }  // namespace

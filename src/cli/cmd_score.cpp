@@ -31,6 +31,7 @@ struct ScoreArgs {
   std::string meta_model;
   int k_meta = -1;
   bool early_stop = false;
+  int round_size = 4;
   std::string template_spec;
   bool explain = false;
   bool keep_text = false;
@@ -120,6 +121,7 @@ int run(ScoreArgs& a) {
   opt.aggregate = grm::parse_aggregate(a.aggregate);
   opt.k_meta = a.k_meta;
   opt.early_stop = a.early_stop;
+  opt.round_size = a.round_size;
   opt.keep_text = a.keep_text;
   opt.sampling.temperature = a.temperature;
   opt.sampling.top_p = a.top_p;
@@ -206,7 +208,12 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   sub->add_option("--aggregate", a->aggregate, "vote | meta | meta-weighted")->capture_default_str();
   sub->add_option("--meta-model", a->meta_model, "Meta RM directory (for --aggregate meta)");
   sub->add_option("--k-meta", a->k_meta, "Samples kept by meta voting (default k/2)");
-  sub->add_flag("--early-stop", a->early_stop, "Sample in rounds of 4; stop once the winner can no longer change");
+  sub->add_flag("--early-stop", a->early_stop,
+                "Sample in rounds (the first of k/2 + 1); stop once the winner can no longer change");
+  sub->add_option("--round-size", a->round_size,
+                  "Samples per round after the first, with --early-stop (larger: fewer rounds, fewer samples saved)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   sub->add_option("--template", a->template_spec,
                   "Judge template: default | compact | single-binary | FILE (default: the model's template.txt, else default)");
   sub->add_flag("--explain", a->explain, "Print principles, critiques and per-sample scores on stderr");

@@ -122,6 +122,12 @@ TEST(CliScore, SameSeedSameOutputAndUsageErrors) {
   EXPECT_EQ(run_grm(args + " --aggregate meta", in).rc, 2);
   EXPECT_NE(run_grm(args + " --aggregate meta", in).err.find("meta model"), std::string::npos);
   EXPECT_EQ(run_grm(args + " --schedule zigzag", in).rc, 2);
+  EXPECT_EQ(run_grm(args + " --early-stop --round-size 0", in).rc, 2);
+  // A random-init model abstains, so nothing is ever decided early: every sample is drawn, in rounds.
+  const auto rounds = run_grm("score --model " + model_dir() + " --template compact -k 6 --max-tokens 8 --early-stop "
+                              "--round-size 2", in);
+  ASSERT_EQ(rounds.rc, 0) << rounds.err;
+  EXPECT_EQ(lines(rounds.out).at(0)["samples_used"], 6);
   EXPECT_EQ(run_grm("score --model /nonexistent --query q --response a").rc, 2);
   EXPECT_EQ(run_grm(args + " --query q", "").rc, 2);
 }

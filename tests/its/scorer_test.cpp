@@ -178,6 +178,23 @@ TEST(Scorer, EarlyStopOnALopsidedRecordUsesTheFirstProvableRound) {
   EXPECT_EQ(judge.calls, 5);         // rounds ending at 17, 21, 25, 29, 32
 }
 
+TEST(Scorer, LargerRoundsMeanFewerCallsAndTheSameDecision) {
+  FakeJudge judge;
+  judge.noise = 3;
+  ScorerOptions o = opts(32);
+  o.early_stop = true;
+  o.round_size = 8;
+  const std::vector<Record> records{rec({4, 6}, "a"), rec({5, 5}, "b"), rec({2, 9}, "c")};
+  const auto r = Scorer(judge, Template::builtin("compact"), o).score(records);
+  EXPECT_LE(judge.calls, 3);  // rounds ending at 17, 25, 32
+  o.early_stop = false;
+  FakeJudge full_judge;
+  full_judge.noise = 3;
+  const auto full = Scorer(full_judge, Template::builtin("compact"), o).score(records);
+  for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(r[i].best, full[i].best) << i;
+  EXPECT_EQ(r[1].samples_used, 32);
+}
+
 TEST(Scorer, SameSeedSameResultWhereverTheRecordIs) {
   FakeJudge judge;
   judge.noise = 2;

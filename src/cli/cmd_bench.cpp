@@ -171,6 +171,7 @@ struct ScoreBenchArgs {
   int max_tokens = 150;
   std::string template_spec = "compact";
   int repeats = 3;
+  int round_size = 4;  // early stop's rounds after the first
 };
 
 // Wall time per pairwise record for each k, with and without early stop, and the samples early stop saves.
@@ -189,8 +190,9 @@ int run_score(const ScoreBenchArgs& a) {
     r.responses = {pairs[i % 4][1], pairs[i % 4][2]};
     records.push_back(r);
   }
-  fmt::print("grm bench score: {} pairwise records, max {} tokens per judgment, template {}, dtype {}\n\n", a.records,
-             a.max_tokens, tmpl.name(), grm::engine::dtype_name(gen->options().dtype));
+  fmt::print("grm bench score: {} pairwise records, max {} tokens per judgment, template {}, dtype {}, early-stop "
+             "rounds of {} after the first\n\n",
+             a.records, a.max_tokens, tmpl.name(), grm::engine::dtype_name(gen->options().dtype), a.round_size);
   fmt::print("| k | wall/record (s) | wall(k)/wall(1) | early stop: wall/record (s) | samples used | samples saved |\n"
              "|---|---|---|---|---|---|\n");
   // Runs interleaved across k and early stop, each figure the best of `repeats` (see run_decode).
@@ -202,6 +204,7 @@ int run_score(const ScoreBenchArgs& a) {
         grm::ScorerOptions opt;
         opt.k = a.ks[i];
         opt.early_stop = early == 1;
+        opt.round_size = a.round_size;
         opt.sampling.max_tokens = a.max_tokens;
         grm::Scorer scorer(*gen, tmpl, opt);
         const auto t0 = Clock::now();
@@ -237,6 +240,9 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   score->add_option("--records", sa->records, "Pairwise records scored together")->capture_default_str();
   score->add_option("--max-tokens", sa->max_tokens, "Tokens per judgment")->capture_default_str();
   score->add_option("--template", sa->template_spec, "Judge template")->capture_default_str();
+  score->add_option("--round-size", sa->round_size, "Early stop: samples per round after the first")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   score->add_option("--repeats", sa->repeats, "Runs per figure, interleaved across k (best is reported)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -1,10 +1,7 @@
 #include "engine/decode_attention.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -48,22 +45,17 @@ inline __attribute__((always_inline)) void heads(const Args<T>& a, int64_t begin
   std::vector<float> scores(static_cast<size_t>(G * L));
   for (int64_t bh = begin; bh < end; ++bh) {
     const int64_t h = bh / a.B, b = bh % a.B;
-    const float* m = a.mask + b * a.mask_stride;
-    const auto r = static_cast<size_t>(b);
-    const int64_t* visible = a.visible + a.visible_begin[r];
-    const int64_t n = a.visible_begin[r + 1] - a.visible_begin[r];
-    const int64_t shared = a.rows->shared[r];
-    const T* kb = a.kp + a.rows->slot[r] * a.ks0 + h * a.ks1;
-    const T* vb = a.vp + a.rows->slot[r] * a.vs0 + h * a.vs1;
-    const T* kb_shared = a.kp + a.rows->origin[r] * a.ks0 + h * a.ks1;
-    const T* vb_shared = a.vp + a.rows->origin[r] * a.vs0 + h * a.vs1;
+    const Own<T> own = own_positions(a, b, h, 0);
+    const int64_t* visible = own.pos;
+    const int64_t n = own.n;
+    const float* m = own.mask;
     const float* qg = a.q + (b * a.H + h * G) * D;  // the G query heads of kv head h
     float* og = a.out + (b * a.H + h * G) * D;
     for (int64_t i = 0; i < G * D; ++i) og[i] = 0.0f;
     if (n == 0) continue;  // nothing visible: zeros (the matmul path would give NaN)
     for (int64_t i = 0; i < n; ++i) {
       const int64_t l = visible[i];
-      const T* krow = (l < shared ? kb_shared : kb) + l * a.ks2;
+      const T* krow = own.key(l);
       for (int64_t g = 0; g < G; ++g) scores[static_cast<size_t>(g * L + i)] = dot(qg + g * D, krow, D) + m[l];
     }
     for (int64_t g = 0; g < G; ++g) {
@@ -83,7 +75,7 @@ inline __attribute__((always_inline)) void heads(const Args<T>& a, int64_t begin
     }
     for (int64_t i = 0; i < n; ++i) {
       const int64_t l = visible[i];
-      const T* vrow = (l < shared ? vb_shared : vb) + l * a.vs2;
+      const T* vrow = own.value(l);
       for (int64_t g = 0; g < G; ++g) axpy(scores[static_cast<size_t>(g * L + i)], vrow, og + g * D, D);
     }
   }

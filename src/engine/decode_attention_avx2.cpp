@@ -142,36 +142,6 @@ struct Group {
   int64_t begin, end, origin, common;
 };
 
-// The positions row b reads from `common` on (pos[from, n)) and where their K/V rows are, for kv head h.
-template <typename T>
-struct Own {
-  const int64_t* pos;
-  int64_t from, n, shared;
-  const T *k, *v, *k_shared, *v_shared;
-  const float* mask;
-  int64_t ks2, vs2;
-  const T* key(int64_t l) const { return (l < shared ? k_shared : k) + l * ks2; }
-  const T* value(int64_t l) const { return (l < shared ? v_shared : v) + l * vs2; }
-};
-
-template <typename T>
-Own<T> own_positions(const Args<T>& a, int64_t b, int64_t h, int64_t common) {
-  const auto rb = static_cast<size_t>(b);
-  Own<T> o;
-  o.pos = a.visible + a.visible_begin[b];
-  o.n = a.visible_begin[b + 1] - a.visible_begin[b];
-  o.from = std::lower_bound(o.pos, o.pos + o.n, common) - o.pos;
-  o.shared = a.rows->shared[rb];
-  o.k = a.kp + a.rows->slot[rb] * a.ks0 + h * a.ks1;
-  o.v = a.vp + a.rows->slot[rb] * a.vs0 + h * a.vs1;
-  o.k_shared = a.kp + a.rows->origin[rb] * a.ks0 + h * a.ks1;
-  o.v_shared = a.vp + a.rows->origin[rb] * a.vs0 + h * a.vs1;
-  o.mask = a.mask + b * a.mask_stride;
-  o.ks2 = a.ks2;
-  o.vs2 = a.vs2;
-  return o;
-}
-
 template <typename T>
 __attribute__((target("avx2,fma"))) void groups_avx2(const Args<T>& a, const std::vector<int64_t>& members,
                                                      const std::vector<Group>& groups, int64_t tile,

@@ -94,8 +94,8 @@ int train_threads(int requested, Precision precision, int cores) {
 
 std::vector<double> run_sft_job(const SftJob& job) {
   if (job.out.empty()) throw Error("give the checkpoint directory with --out DIR");
-  at::set_num_threads(train_threads(job.threads, job.options.precision,
-                                    static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
+  at::set_num_threads(
+      train_threads(job.threads, job.options.precision, static_cast<int>(std::thread::hardware_concurrency())));
 #ifdef __GLIBC__
   // Keep freed activation buffers in the heap: by default glibc returns every large block to the kernel, and
   // each step then page-faults its activations in again (measured: ~40% of a bf16 step; docs/training.md).

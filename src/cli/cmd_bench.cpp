@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/template.h"
 #include "engine/weights.h"
+#include "engine/worker_pool.h"
 #include "its/scorer.h"
 
 namespace {
@@ -101,9 +102,9 @@ int run_decode(const BenchArgs& a) {
   const auto plen = static_cast<int64_t>(gen->encode_prompt(prompts[0]).size());
   if (plen + a.new_tokens > cfg.max_position_embeddings) throw grm::Error("model context too short for the benchmark");
 
-  fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, {} threads, prompt {} tokens, {} new tokens, 2 "
+  fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, {} intra-op thread(s), {} attention thread(s), prompt {} tokens, {} new tokens, 2 "
              "permutations\n",
-             params, static_cast<double>(params) / 1e6, grm::engine::dtype_name(dtype), at::get_num_threads(), plen,
+             params, static_cast<double>(params) / 1e6, grm::engine::dtype_name(dtype), at::get_num_threads(), grm::engine::worker_threads(), plen,
              a.new_tokens);
   const double peak_bf16 = gemm_gflops(c10::kBFloat16, 1024, 1024, 1024);
   const double peak_f32 = gemm_gflops(c10::kFloat, 1024, 1024, 1024);

@@ -5,11 +5,11 @@
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
 #include "core/error.h"
 #include "engine/decode_attention_kernels.h"
+#include "engine/worker_pool.h"
 
 namespace grm::engine {
 
@@ -118,7 +118,7 @@ void run(const at::Tensor& qf, const at::Tensor& keys, const at::Tensor& values,
             L,                    keys.size(3),          &rows,                visible.data(),
             visible_begin.data()};
   if (kernel != AttentionKernel::portable && avx2_kernel_available() && a.D % 8 == 0) return run_avx2(a);
-  at::parallel_for(0, a.B * a.Hkv, 1, [&](int64_t begin, int64_t end) { heads_portable(a, begin, end); });
+  parallel_items(a.B * a.Hkv, [&](int64_t i) { heads_portable(a, i, i + 1); });
 }
 
 }  // namespace

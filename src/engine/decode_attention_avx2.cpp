@@ -4,14 +4,13 @@
 #include <limits>
 #include <vector>
 
-#include <ATen/Parallel.h>
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
 #include "core/error.h"
 #include "engine/decode_attention_kernels.h"
+#include "engine/worker_pool.h"
 
 #if defined(__x86_64__)
 
@@ -148,10 +147,14 @@ __attribute__((target("avx2,fma"))) void groups_avx2(const Args<T>& a, const std
                                                      int64_t item_begin, int64_t item_end) {
   const int64_t D = a.D, G = a.G;
   const auto ng = static_cast<int64_t>(groups.size());
-  std::vector<float> sc(static_cast<size_t>(tile)), bias(static_cast<size_t>(tile));
-  std::vector<const T*> krows(static_cast<size_t>(tile)), vrows(static_cast<size_t>(tile));
-  std::vector<float> obuf;
-  std::vector<Online> st;
+  // Scratch kept per thread: the pool calls this once per item, several hundred times per request.
+  thread_local std::vector<float> sc, bias, obuf;
+  thread_local std::vector<const T*> krows, vrows;
+  thread_local std::vector<Online> st;
+  sc.resize(static_cast<size_t>(tile));
+  bias.resize(static_cast<size_t>(tile));
+  krows.resize(static_cast<size_t>(tile));
+  vrows.resize(static_cast<size_t>(tile));
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t h = item / ng;
     const Group& grp = groups[static_cast<size_t>(item % ng)];
@@ -246,7 +249,7 @@ void run_groups(const Args<T>& a) {
   make_groups(a, 8, members, groups);
   const int64_t tile = std::clamp<int64_t>(2048 / a.D / 8 * 8, 8, 64);  // K and V tiles of ≤ 16 KB in float32
   const auto items = a.Hkv * static_cast<int64_t>(groups.size());
-  at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) { groups_avx2(a, members, groups, tile, begin, end); });
+  parallel_items(items, [&](int64_t i) { groups_avx2(a, members, groups, tile, i, i + 1); });
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "engine/sampler.h"
 #include "engine/weights.h"
+#include "engine/worker_pool.h"
 
 namespace grm::engine {
 
@@ -42,7 +43,10 @@ LocalGenerator::LocalGenerator(std::shared_ptr<Transformer> model, std::shared_p
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {
   if (!model_ || !tokenizer_) throw Error("LocalGenerator needs a model and a tokenizer");
   if (options_.max_batch < 1) throw Error("max_batch must be at least 1");
-  if (options_.threads > 0) at::set_num_threads(options_.threads);
+  if (options_.threads > 0) {
+    at::set_num_threads(options_.threads);
+    set_worker_threads(options_.threads);
+  }
   const auto& cfg = model_->config();
   eos_ids_ = cfg.eos_token_ids;
   if (eos_ids_.empty())

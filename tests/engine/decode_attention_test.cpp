@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "engine/worker_pool.h"
 
 using grm::engine::AttentionKernel;
 using grm::engine::decode_attention;
@@ -152,6 +153,31 @@ TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
     const at::Tensor q = (torch::randn({B, H, D}) * 0.2).to(dtype);
     expect_kernels_match_reference(q, kc, vc, mask, rows, dtype == torch::kFloat ? "f32" : "bf16");
   }
+}
+
+// Work items are split over threads, never a sum: the output is the same bits with any number of threads.
+TEST(DecodeAttention, SameBitsWithAnyNumberOfThreads) {
+  torch::manual_seed(17);
+  const int64_t Bc = 20, C = 200, D = 64, L = 180, Hkv = 2, H = 4;
+  const at::Tensor kc = torch::randn({Bc, Hkv, C, D}), vc = torch::randn({Bc, Hkv, C, D});
+  DecodeRows rows;
+  for (int s = 0; s < 20; ++s) {
+    rows.slot.push_back(s);
+    rows.origin.push_back(s < 10 ? 0 : 10);
+    rows.shared.push_back(s == 0 || s == 10 ? 0 : 120);
+  }
+  copy_shared_prefixes(kc, vc, rows);
+  const at::Tensor mask = torch::zeros({20, L}), q = torch::randn({20, H, D}) * 0.2;
+  const int before = grm::engine::worker_threads();
+  for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
+    grm::engine::set_worker_threads(1);
+    const at::Tensor one = decode_attention(q, kc, vc, mask, rows, kernel);
+    for (int threads : {2, 3, 8}) {
+      grm::engine::set_worker_threads(threads);
+      EXPECT_TRUE(torch::equal(decode_attention(q, kc, vc, mask, rows, kernel), one)) << threads << " threads";
+    }
+  }
+  grm::engine::set_worker_threads(before);
 }
 
 TEST(DecodeAttention, RejectsRowsOutsideTheCache) {

@@ -168,7 +168,7 @@ int run_decode(const BenchArgs& a) {
 struct ScoreBenchArgs {
   grm::cli::ModelArgs model;
   std::vector<int> ks{1, 8, 32};
-  int records = 4;
+  int records = 1;  // the cost of k for one record; more records share the decode batches at every k
   int max_tokens = 150;
   std::string template_spec = "compact";
   int repeats = 3;
@@ -238,7 +238,7 @@ std::pair<CLI::App*, grm::cli::Runner> setup(CLI::App& app) {
   auto* score = bench->add_subcommand("score", "Wall time per pairwise record for k samples, with and without early stop");
   grm::cli::add_model_options(score, sa->model);
   score->add_option("--k", sa->ks, "Sample counts")->capture_default_str();
-  score->add_option("--records", sa->records, "Pairwise records scored together")->capture_default_str();
+  score->add_option("--records", sa->records, "Pairwise records scored together (1: the cost of k samples for one record; more: the records share decode batches, at k = 1 too)")->capture_default_str();
   score->add_option("--max-tokens", sa->max_tokens, "Tokens per judgment")->capture_default_str();
   score->add_option("--template", sa->template_spec, "Judge template")->capture_default_str();
   score->add_option("--round-size", sa->round_size, "Early stop: samples per round after the first")

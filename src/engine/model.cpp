@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "engine/linear.h"
 #include "engine/model_layers.h"
 
 namespace grm::engine {
@@ -117,7 +118,7 @@ Tensor Transformer::rope_table(int64_t positions) {
 Tensor Transformer::logits(const Tensor& hidden) {
   const Tensor h = (*model_->norm)(hidden);
   const Tensor& w = lm_head_ ? lm_head_->weight : model_->embed_tokens->weight;
-  return at::linear(h, w).to(torch::kFloat);
+  return engine::linear(h, w).to(torch::kFloat);
 }
 
 Tensor Transformer::forward(const Tensor& tokens) {

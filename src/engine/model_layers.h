@@ -11,6 +11,7 @@
 #include "engine/config.h"
 #include "engine/decode_attention.h"
 #include "engine/kv_cache.h"
+#include "engine/linear.h"
 
 namespace grm::engine::model_detail {
 
@@ -28,7 +29,7 @@ struct LinearLayer : torch::nn::Module {
     weight = register_parameter("weight", w);
     if (b.defined()) bias = register_parameter("bias", b);
   }
-  Tensor operator()(const Tensor& x) const { return at::linear(x, weight, bias); }
+  Tensor operator()(const Tensor& x) const { return engine::linear(x, weight, bias); }
   // Same values, transposed storage (see Transformer::store_linear_weights_transposed).
   void store_transposed() {
     torch::NoGradGuard no_grad;
@@ -170,7 +171,7 @@ struct Attention : torch::nn::Module {
     const int64_t B = x.size(0), T = x.size(1), D = head_dim, H = heads, Hkv = kv_heads;
     Tensor q, k, v;
     if (qkv.fused()) {
-      const Tensor y = at::linear(x, qkv.weight, qkv.bias).view({B, T, H + 2 * Hkv, D});
+      const Tensor y = engine::linear(x, qkv.weight, qkv.bias).view({B, T, H + 2 * Hkv, D});
       const Tensor qk = rotary(y.narrow(2, 0, H + Hkv), ctx);
       q = qk.narrow(2, 0, H).mul_(ctx.scale);
       k = qk.narrow(2, H, Hkv);
@@ -220,7 +221,7 @@ struct Mlp : torch::nn::Module {
   Tensor operator()(const Tensor& x) const {
     Tensor g, u;
     if (gate_up.fused()) {
-      const Tensor y = at::linear(x, gate_up.weight);
+      const Tensor y = engine::linear(x, gate_up.weight);
       g = y.narrow(-1, 0, inter);
       u = y.narrow(-1, inter, inter);
     } else {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -25,8 +26,23 @@ int available_cores() {
 
 thread_local bool in_job = false;  // this thread is running items of a job (nested calls run serially)
 
-// Helpers sleep on a condition variable between jobs: a decode step calls the pool once per layer, and
-// waking a helper (a few µs) is small against the ~100 µs–1 ms of attention work it then takes over.
+// A decode step calls the pool a few dozen times (each layer's attention, and the small products of
+// engine::linear), with gaps of tens of µs between calls. Waking a sleeping thread costs about as much as a
+// small product, so a helper that has finished an item polls for the next job for a while (yielding the
+// core to any other runnable thread, such as the BLAS library's) before it sleeps on the condition variable;
+// the caller polls for the helpers' end the same way.
+constexpr auto kPoll = std::chrono::microseconds(200);
+
+template <typename Done>
+bool poll(Done done) {
+  const auto until = std::chrono::steady_clock::now() + kPoll;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
 class Pool {
  public:
   explicit Pool(int helpers) {
@@ -35,7 +51,7 @@ class Pool {
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(m_);
-      quit_ = true;
+      quit_.store(true);
     }
     wake_.notify_all();
     for (auto& t : threads_) t.join();
@@ -49,13 +65,16 @@ class Pool {
       n_ = n;
       next_.store(0);
       error_ = nullptr;
-      busy_ = static_cast<int>(threads_.size());
-      ++job_;
+      busy_.store(static_cast<int>(threads_.size()));
+      job_.fetch_add(1);
     }
     wake_.notify_all();
     drain();
-    std::unique_lock<std::mutex> lock(m_);
-    done_.wait(lock, [&] { return busy_ == 0; });
+    if (!poll([&] { return busy_.load() == 0; })) {
+      std::unique_lock<std::mutex> lock(m_);
+      done_.wait(lock, [&] { return busy_.load() == 0; });
+    }
+    std::lock_guard<std::mutex> lock(m_);
     fn_ = nullptr;
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
@@ -76,28 +95,31 @@ class Pool {
   void loop() {
     uint64_t seen = 0;
     for (;;) {
-      {
+      auto ready = [&] { return quit_.load() || job_.load() != seen; };
+      if (!poll(ready)) {
         std::unique_lock<std::mutex> lock(m_);
-        wake_.wait(lock, [&] { return quit_ || job_ != seen; });
-        if (quit_) return;
-        seen = job_;
+        wake_.wait(lock, ready);
       }
+      if (quit_.load()) return;
+      seen = job_.load();
       drain();
-      std::lock_guard<std::mutex> lock(m_);
-      if (--busy_ == 0) done_.notify_one();
+      if (busy_.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> lock(m_);  // the caller checks busy_ under m_ before it sleeps
+        done_.notify_one();
+      }
     }
   }
 
   std::vector<std::thread> threads_;
   std::mutex m_;
   std::condition_variable wake_, done_;
-  const std::function<void(int64_t)>* fn_ = nullptr;
+  const std::function<void(int64_t)>* fn_ = nullptr;  // fn_, n_ and error_ are written under m_
   int64_t n_ = 0;
-  std::atomic<int64_t> next_{0};
   std::exception_ptr error_;
-  uint64_t job_ = 0;
-  int busy_ = 0;
-  bool quit_ = false;
+  std::atomic<int64_t> next_{0};
+  std::atomic<uint64_t> job_{0};
+  std::atomic<int> busy_{0};  // helpers still on the current job
+  std::atomic<bool> quit_{false};
 };
 
 std::mutex config_mutex;  // guards requested, pool

@@ -1,0 +1,83 @@
+#include "engine/linear.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "engine/worker_pool.h"
+
+
+using grm::engine::small_linear_applies;
+
+namespace {
+
+// The product in float64, from the same float32 values.
+at::Tensor reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  at::Tensor y = at::matmul(x.to(torch::kDouble), w.to(torch::kDouble).t());
+  return b.defined() ? y + b.to(torch::kDouble) : y;
+}
+
+void expect_close(const at::Tensor& got, const at::Tensor& want, const std::string& label) {
+  ASSERT_EQ(got.sizes(), want.sizes()) << label;
+  ASSERT_EQ(got.scalar_type(), torch::kFloat) << label;
+  const double err = (got.to(torch::kDouble) - want).abs().max().item<double>();
+  const double scale = want.abs().max().item<double>() + 1.0;
+  EXPECT_LT(err / scale, 1e-5) << label << ": max error " << err;
+}
+
+}  // namespace
+
+TEST(SmallLinear, MatchesTheReferenceForEveryRowCountStorageAndTail) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  const int before = grm::engine::worker_threads();
+  // (K, N): the model's shapes, N with 24-, 8- and 1-column tails, K not a multiple of 8.
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {1, 30}};
+  for (int threads : {1, 2}) {
+    grm::engine::set_worker_threads(threads);
+    for (auto [K, N] : shapes)
+      for (int64_t M = 1; M <= grm::engine::kSmallRows; ++M)
+        for (bool transposed : {false, true})
+          for (bool with_bias : {false, true}) {
+            const at::Tensor x = torch::randn({1, M, K});
+            at::Tensor w = torch::randn({N, K});
+            if (transposed) w = w.t().contiguous().t();
+            const at::Tensor b = with_bias ? torch::randn({N}) : at::Tensor();
+            const std::string label = std::to_string(threads) + " threads, M " + std::to_string(M) + ", K " +
+                                      std::to_string(K) + ", N " + std::to_string(N) +
+                                      (transposed ? ", transposed" : "") + (with_bias ? ", bias" : "");
+            ASSERT_TRUE(small_linear_applies(x, w, b)) << label;
+            expect_close(grm::engine::linear(x, w, b), reference(x, w, b), label);
+          }
+  }
+  grm::engine::set_worker_threads(before);
+}
+
+TEST(SmallLinear, ReadsRowBlocksOfAFusedTransposedWeight) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor fused = torch::randn({3 * 40, 64}).t().contiguous().t();  // [120, 64], transposed storage
+  const at::Tensor part = fused.narrow(0, 40, 40), x = torch::randn({2, 64});
+  ASSERT_TRUE(small_linear_applies(x, part));
+  expect_close(grm::engine::linear(x, part), reference(x, part, {}), "middle block");
+}
+
+TEST(SmallLinear, LeavesOtherCasesToATen) {
+  const at::Tensor w = torch::randn({16, 32}), x1 = torch::randn({1, 32});
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_FALSE(small_linear_applies(torch::randn({grm::engine::kSmallRows + 1, 32}), w));
+    EXPECT_FALSE(small_linear_applies(x1.to(torch::kBFloat16), w.to(torch::kBFloat16)));
+    const at::Tensor strided = torch::randn({32, 64}).slice(0, 0, 32, 2).slice(1, 0, 64, 2);  // [16, 32]
+    EXPECT_FALSE(small_linear_applies(x1, strided)) << "a weight strided both ways";
+    expect_close(grm::engine::linear(x1, strided), reference(x1, strided, {}), "strided weight via at::linear");
+    const at::Tensor x9 = torch::randn({9, 32});
+    expect_close(grm::engine::linear(x9, w), reference(x9, w, {}), "9 rows via at::linear");
+  }
+  // Autograd needs at::linear's graph: training never takes the small path, and gradients flow.
+  const at::Tensor wg = torch::randn({16, 32}).requires_grad_(true);
+  EXPECT_FALSE(small_linear_applies(x1, wg));
+  grm::engine::linear(x1, wg).sum().backward();
+  ASSERT_TRUE(wg.grad().defined());
+  expect_close(wg.grad(), x1.to(torch::kDouble).expand({16, 32}).contiguous(), "gradient");
+}

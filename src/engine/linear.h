@@ -1,18 +1,23 @@
 // y = x·Wᵀ + b, the linear layer of the engine's inference path.
 //
-// With a handful of rows (decoding one to four sequences, or the last unfinished ones of a batch) a float32
-// product is a matrix-vector product in all but name, and the BLAS library's GEMM does it badly: measured on
-// the bundled model's shapes (one thread, warm caches), OpenBLAS took 22–132 µs for one row where a plain
-// AVX2 + FMA loop that streams W once takes 6–38 µs. So for float32, at most kSmallRows rows, an AVX2 + FMA
-// CPU and no autograd, the product runs here, its output columns split over engine::parallel_items; anything
-// else (training, bf16, larger batches) goes to at::linear. W may be stored either way: [N, K] rows (as
-// loaded) or transposed ([K, N] rows, Transformer::store_linear_weights_transposed).
+// Decoding multiplies a few rows (one per sequence still decoding) by each weight matrix, and OpenBLAS's
+// GEMM does that badly at these sizes. Measured on the bundled model's shapes, one thread, warm caches: one
+// row took 22-132 µs in OpenBLAS against 6-38 µs in a plain AVX2 + FMA loop that streams W once; at 4-32 rows
+// the 4 × 24 register-blocked kernel here reaches 62-78 GFLOP/s against OpenBLAS's 29-68. With cold caches
+// (inside a decode step the K/V traffic evicts the weights) OpenBLAS catches up at 32 rows. Inside whole
+// decodes, routing products of up to 16 rows here (and up to 64 for W stored as loaded, the tied LM head)
+// was fastest of the limits tried (4, 16 and 64 rows; linear.cpp). So for float32, an AVX2 + FMA CPU, no
+// autograd and at most those rows, the product runs here with its output columns split over
+// engine::parallel_items; anything else (training, bf16, prefill) goes to at::linear. W may be stored
+// either way: [N, K] rows as loaded, or transposed (Transformer::store_linear_weights_transposed), including
+// row blocks of a fused weight.
 #pragma once
 #include <ATen/core/Tensor.h>
 
 namespace grm::engine {
 
-inline constexpr int64_t kSmallRows = 4;
+inline constexpr int64_t kMaxRowsTransposed = 16;  // W stored transposed ([K, N] rows)
+inline constexpr int64_t kMaxRowsRowMajor = 64;    // W as loaded ([N, K] rows)
 
 // x [..., K], w [N, K] (any of the two storages), bias [N] or undefined.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias = {});

@@ -28,18 +28,19 @@ void expect_close(const at::Tensor& got, const at::Tensor& want, const std::stri
 
 }  // namespace
 
-TEST(SmallLinear, MatchesTheReferenceForEveryRowCountStorageAndTail) {
+TEST(SmallLinear, MatchesTheReferenceForRowBlocksStoragesAndTails) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(3);
   const int before = grm::engine::worker_threads();
   // (K, N): the model's shapes, N with 24-, 8- and 1-column tails, K not a multiple of 8.
-  const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {1, 30}};
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {3, 30}};
   for (int threads : {1, 2}) {
     grm::engine::set_worker_threads(threads);
     for (auto [K, N] : shapes)
-      for (int64_t M = 1; M <= grm::engine::kSmallRows; ++M)
+      for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 9, 16, 33, 64})
         for (bool transposed : {false, true})
           for (bool with_bias : {false, true}) {
+            if (M > (transposed ? grm::engine::kMaxRowsTransposed : grm::engine::kMaxRowsRowMajor)) continue;
             const at::Tensor x = torch::randn({1, M, K});
             at::Tensor w = torch::randn({N, K});
             if (transposed) w = w.t().contiguous().t();
@@ -66,13 +67,16 @@ TEST(SmallLinear, LeavesOtherCasesToATen) {
   const at::Tensor w = torch::randn({16, 32}), x1 = torch::randn({1, 32});
   {
     torch::NoGradGuard no_grad;
-    EXPECT_FALSE(small_linear_applies(torch::randn({grm::engine::kSmallRows + 1, 32}), w));
+    EXPECT_FALSE(small_linear_applies(torch::randn({grm::engine::kMaxRowsRowMajor + 1, 32}), w));
+    const at::Tensor wt = w.t().contiguous().t();
+    EXPECT_TRUE(small_linear_applies(torch::randn({grm::engine::kMaxRowsTransposed, 32}), wt));
+    EXPECT_FALSE(small_linear_applies(torch::randn({grm::engine::kMaxRowsTransposed + 1, 32}), wt));
     EXPECT_FALSE(small_linear_applies(x1.to(torch::kBFloat16), w.to(torch::kBFloat16)));
     const at::Tensor strided = torch::randn({32, 64}).slice(0, 0, 32, 2).slice(1, 0, 64, 2);  // [16, 32]
     EXPECT_FALSE(small_linear_applies(x1, strided)) << "a weight strided both ways";
     expect_close(grm::engine::linear(x1, strided), reference(x1, strided, {}), "strided weight via at::linear");
-    const at::Tensor x9 = torch::randn({9, 32});
-    expect_close(grm::engine::linear(x9, w), reference(x9, w, {}), "9 rows via at::linear");
+    const at::Tensor x65 = torch::randn({grm::engine::kMaxRowsRowMajor + 1, 32});
+    expect_close(grm::engine::linear(x65, w), reference(x65, w, {}), "65 rows via at::linear");
   }
   // Autograd needs at::linear's graph: training never takes the small path, and gradients flow.
   const at::Tensor wg = torch::randn({16, 32}).requires_grad_(true);

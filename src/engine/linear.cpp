@@ -214,7 +214,10 @@ bool small_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Te
     return false;
   if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1) || x.numel() == 0) return false;
   if (w.stride(1) != 1 && w.stride(0) != 1) return false;  // rows of W, one way or the other
-  if (x.numel() / x.size(-1) > (stored_transposed(w) ? kMaxRowsTransposed : kMaxRowsRowMajor)) return false;
+  const int64_t rows = x.numel() / x.size(-1);
+  const bool cached = w.numel() * static_cast<int64_t>(sizeof(float)) <= kCachedWeightBytes;
+  if (stored_transposed(w) ? rows > (cached ? kMaxRowsTransposed : 4) : rows > (cached ? kMaxRowsRowMajor : 2))
+    return false;
   if (bias.defined() && (bias.scalar_type() != at::kFloat || bias.dim() != 1 || bias.size(0) != w.size(0) ||
                          !bias.is_contiguous()))
     return false;

@@ -85,3 +85,15 @@ TEST(SmallLinear, LeavesOtherCasesToATen) {
   ASSERT_TRUE(wg.grad().defined());
   expect_close(wg.grad(), x1.to(torch::kDouble).expand({16, 32}).contiguous(), "gradient");
 }
+
+TEST(SmallLinear, WeightsTooLargeForTheCacheTakeFewerRows) {
+  torch::NoGradGuard no_grad;
+  const int64_t K = 1024, N = grm::engine::kCachedWeightBytes / 4 / K + 8;  // just over the limit
+  const at::Tensor w = torch::randn({N, K}), wt = w.t().contiguous().t();
+  EXPECT_TRUE(small_linear_applies(torch::randn({4, K}), wt));
+  EXPECT_FALSE(small_linear_applies(torch::randn({5, K}), wt));
+  EXPECT_TRUE(small_linear_applies(torch::randn({2, K}), w));
+  EXPECT_FALSE(small_linear_applies(torch::randn({3, K}), w));
+  const at::Tensor x = torch::randn({4, K});
+  expect_close(grm::engine::linear(x, wt), reference(x, wt, {}), "large transposed weight, 4 rows");
+}

@@ -212,13 +212,15 @@ bool small_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Te
   if (!avx2_fma() || at::GradMode::is_enabled()) return false;
   if (x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.device().is_cpu() || !w.device().is_cpu())
     return false;
-  if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1) || x.numel() == 0) return false;
+  if (x.layout() != at::kStrided || w.layout() != at::kStrided) return false;
+  if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1) || x.numel() == 0 || w.numel() == 0) return false;
   if (w.stride(1) != 1 && w.stride(0) != 1) return false;  // rows of W, one way or the other
   const int64_t rows = x.numel() / x.size(-1);
   const bool cached = w.numel() * static_cast<int64_t>(sizeof(float)) <= kCachedWeightBytes;
   if (stored_transposed(w) ? rows > (cached ? kMaxRowsTransposed : 4) : rows > (cached ? kMaxRowsRowMajor : 2))
     return false;
-  if (bias.defined() && (bias.scalar_type() != at::kFloat || bias.dim() != 1 || bias.size(0) != w.size(0) ||
+  if (bias.defined() && (bias.scalar_type() != at::kFloat || !bias.device().is_cpu() ||
+                         bias.layout() != at::kStrided || bias.dim() != 1 || bias.size(0) != w.size(0) ||
                          !bias.is_contiguous()))
     return false;
   return true;

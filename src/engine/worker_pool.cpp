@@ -1,14 +1,15 @@
 #include "engine/worker_pool.h"
 
+#include <pthread.h>
 #include <sched.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
-#include <memory>
+#include <stdexcept>
+#include <system_error>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -46,16 +47,14 @@ bool poll(Done done) {
 class Pool {
  public:
   explicit Pool(int helpers) {
-    for (int i = 0; i < helpers; ++i) threads_.emplace_back([this] { loop(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      quit_.store(true);
+    try {
+      for (int i = 0; i < helpers; ++i) threads_.emplace_back([this] { loop(); });
+    } catch (...) {  // e.g. the process may not start more threads: stop those that did start
+      stop();
+      throw;
     }
-    wake_.notify_all();
-    for (auto& t : threads_) t.join();
   }
+  ~Pool() { stop(); }
   int size() const { return static_cast<int>(threads_.size()) + 1; }
 
   void run(int64_t n, const std::function<void(int64_t)>& fn) {
@@ -80,6 +79,15 @@ class Pool {
   }
 
  private:
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      quit_.store(true);
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
   void drain() {
     in_job = true;
     for (int64_t i; (i = next_.fetch_add(1)) < n_;) {
@@ -122,21 +130,45 @@ class Pool {
   std::atomic<bool> quit_{false};
 };
 
-std::mutex config_mutex;  // guards requested, pool
+// The pool is never destroyed at exit (a helper may be polling, or another thread inside parallel_items,
+// while static destructors run); only set_worker_threads replaces it, under run_mutex.
+std::mutex config_mutex;  // guards requested, pool, pool_failed
 int requested = 0;
-std::unique_ptr<Pool> pool;
-pid_t pool_pid = 0;    // the process that started pool's threads (a forked child has none of them)
-std::mutex run_mutex;  // held while a job runs on the pool
+Pool* pool = nullptr;
+bool pool_failed = false;  // starting helper threads failed once: run serially from then on
+std::mutex run_mutex;      // held while a job runs on the pool, and while fork() copies the process
 
 int resolved(int n) { return n > 0 ? n : available_cores(); }
+
+// A forked child has none of the parent's helper threads: it forgets the pool (leaking it, as its threads
+// cannot be joined) and starts its own when it next needs one. Holding both mutexes across fork() means the
+// child never inherits one locked by a thread that does not exist there.
+void before_fork() {
+  run_mutex.lock();
+  config_mutex.lock();
+}
+void after_fork_parent() {
+  config_mutex.unlock();
+  run_mutex.unlock();
+}
+void after_fork_child() {
+  pool = nullptr;
+  config_mutex.unlock();
+  run_mutex.unlock();
+}
+const bool fork_handlers = [] { return pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0; }();
 
 }  // namespace
 
 void set_worker_threads(int n) {
+  if (in_job) throw std::logic_error("set_worker_threads called from inside parallel_items");
   std::lock_guard<std::mutex> run_lock(run_mutex);  // never replace the pool under a running job
   std::lock_guard<std::mutex> lock(config_mutex);
   requested = n < 0 ? 0 : n;
-  if (pool && pool->size() != resolved(requested)) pool.reset();
+  if (pool && pool->size() != resolved(requested)) {
+    delete pool;
+    pool = nullptr;
+  }
 }
 
 int worker_threads() {
@@ -155,12 +187,14 @@ void parallel_items(int64_t n, const std::function<void(int64_t)>& fn) {
   {
     std::lock_guard<std::mutex> lock(config_mutex);
     const int threads = resolved(requested);
-    if (pool && pool_pid != getpid()) (void)pool.release();  // forked: its threads are not ours to join
-    if (threads > 1 && !pool) {
-      pool = std::make_unique<Pool>(threads - 1);
-      pool_pid = getpid();
+    if (threads > 1 && !pool && !pool_failed) {
+      try {
+        pool = new Pool(threads - 1);
+      } catch (const std::system_error&) {
+        pool_failed = true;
+      }
     }
-    if (threads > 1) p = pool.get();
+    if (threads > 1) p = pool;
   }
   if (!p) return serial();
   in_job = true;

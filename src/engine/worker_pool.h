@@ -13,13 +13,15 @@
 namespace grm::engine {
 
 // Threads parallel_items may use, the caller included. 0 (the default): every core this process may run on.
+// Waits for a running job; throws std::logic_error when called from inside one.
 void set_worker_threads(int n);
 int worker_threads();
 
 // Calls fn(i) once for each i in [0, n), on the calling thread and the pool's helpers; returns when all are
 // done. The first exception thrown by fn is rethrown here, once the items already started have finished (the
 // rest are skipped). A call made while the
-// pool is busy (from another thread, or from inside fn) runs its items on the calling thread alone.
+// pool is busy (from another thread, or from inside fn) runs its items on the calling thread alone, as do
+// all calls if the helper threads could not be started. Safe across fork(): a child starts its own helpers.
 void parallel_items(int64_t n, const std::function<void(int64_t)>& fn);
 
 }  // namespace grm::engine

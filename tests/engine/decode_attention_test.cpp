@@ -168,7 +168,6 @@ TEST(DecodeAttention, SameBitsWithAnyNumberOfThreads) {
   }
   copy_shared_prefixes(kc, vc, rows);
   const at::Tensor mask = torch::zeros({20, L}), q = torch::randn({20, H, D}) * 0.2;
-  const int before = grm::engine::worker_threads();
   for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
     grm::engine::set_worker_threads(1);
     const at::Tensor one = decode_attention(q, kc, vc, mask, rows, kernel);
@@ -177,7 +176,7 @@ TEST(DecodeAttention, SameBitsWithAnyNumberOfThreads) {
       EXPECT_TRUE(torch::equal(decode_attention(q, kc, vc, mask, rows, kernel), one)) << threads << " threads";
     }
   }
-  grm::engine::set_worker_threads(before);
+  grm::engine::set_worker_threads(0);  // the default
 }
 
 TEST(DecodeAttention, RejectsRowsOutsideTheCache) {

@@ -31,7 +31,6 @@ void expect_close(const at::Tensor& got, const at::Tensor& want, const std::stri
 TEST(SmallLinear, MatchesTheReferenceForRowBlocksStoragesAndTails) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(3);
-  const int before = grm::engine::worker_threads();
   // (K, N): the model's shapes, N with 24-, 8- and 1-column tails, K not a multiple of 8.
   const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {3, 30}};
   for (int threads : {1, 2}) {
@@ -52,7 +51,7 @@ TEST(SmallLinear, MatchesTheReferenceForRowBlocksStoragesAndTails) {
             expect_close(grm::engine::linear(x, w, b), reference(x, w, b), label);
           }
   }
-  grm::engine::set_worker_threads(before);
+  grm::engine::set_worker_threads(0);  // the default
 }
 
 TEST(SmallLinear, ReadsRowBlocksOfAFusedTransposedWeight) {
@@ -96,4 +95,35 @@ TEST(SmallLinear, WeightsTooLargeForTheCacheTakeFewerRows) {
   EXPECT_FALSE(small_linear_applies(torch::randn({3, K}), w));
   const at::Tensor x = torch::randn({4, K});
   expect_close(grm::engine::linear(x, wt), reference(x, wt, {}), "large transposed weight, 4 rows");
+}
+
+// Weights whose rows are further apart than their length (a block of a wider matrix), inputs that are not
+// contiguous, and empty outputs.
+TEST(SmallLinear, StridedWeightsNonContiguousInputsAndEmptyOutputs) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor wide = torch::randn({45, 72});
+  const at::Tensor rowmajor = wide.narrow(1, 8, 64);  // [45, 64], row stride 72
+  const at::Tensor fused_t = torch::randn({3 * 45, 64}).t().contiguous().t();
+  const at::Tensor transposed = fused_t.narrow(0, 45, 45);  // [45, 64], k-rows 135 apart, 21 columns of tail
+  const at::Tensor x = torch::randn({64, 3}).t();           // 3 rows, not contiguous
+  for (const at::Tensor& w : {rowmajor, transposed}) {
+    ASSERT_TRUE(small_linear_applies(x, w));
+    expect_close(grm::engine::linear(x, w), reference(x, w, {}), w.stride(1) == 1 ? "row stride 72" : "k stride 135");
+  }
+  const at::Tensor none = torch::randn({0, 64});
+  EXPECT_EQ(grm::engine::linear(x, none).sizes(), (std::vector<int64_t>{3, 0}));
+}
+
+// Each output column is computed by one thread whatever the split: the same bits with 1, 2 or 3 threads.
+TEST(SmallLinear, SameBitsWithAnyNumberOfThreads) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor w = torch::randn({1408, 256}).t().contiguous().t(), x = torch::randn({8, 256});
+  const at::Tensor b = torch::randn({1408});
+  grm::engine::set_worker_threads(1);
+  const at::Tensor one = grm::engine::linear(x, w, b);
+  for (int threads : {2, 3}) {
+    grm::engine::set_worker_threads(threads);
+    EXPECT_TRUE(torch::equal(grm::engine::linear(x, w, b), one)) << threads << " threads";
+  }
+  grm::engine::set_worker_threads(0);
 }

@@ -1,10 +1,14 @@
 #include "engine/worker_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -17,10 +21,9 @@ using grm::engine::worker_threads;
 
 namespace {
 
-// Restores the process-wide setting when a test ends.
+// Restores the process-wide default (0: every core) when a test ends.
 struct ThreadsGuard {
-  int before = worker_threads();
-  ~ThreadsGuard() { set_worker_threads(before); }
+  ~ThreadsGuard() { set_worker_threads(0); }
 };
 
 std::vector<int> run_counts(int64_t n) {
@@ -99,4 +102,40 @@ TEST(WorkerPool, NestedAndConcurrentCallsComplete) {
     });
   for (auto& t : callers) t.join();
   EXPECT_EQ(total.load(), 4 * 50 * 10);
+}
+
+TEST(WorkerPool, ChangingTheThreadCountInsideAJobIsAnError) {
+  ThreadsGuard guard;
+  set_worker_threads(2);
+  EXPECT_THROW(parallel_items(3, [](int64_t) { set_worker_threads(1); }), std::logic_error);
+  EXPECT_EQ(run_counts(5), std::vector<int>(5, 1));
+}
+
+// A forked child has none of the parent's helper threads: it must start its own, change the count and exit
+// without touching the parent's (a hang or crash here fails the test through the child's exit status).
+TEST(WorkerPool, WorksInAForkedChild) {
+  ThreadsGuard guard;
+  set_worker_threads(2);
+  EXPECT_EQ(run_counts(8), std::vector<int>(8, 1));  // the parent's pool exists now
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    bool ok = run_counts(50) == std::vector<int>(50, 1);
+    set_worker_threads(3);
+    ok = ok && run_counts(50) == std::vector<int>(50, 1);
+    std::exit(ok ? 0 : 1);  // runs static destructors, as a normal exit would
+  }
+  int status = 0;
+  pid_t done = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((done = waitpid(child, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (done == 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    FAIL() << "the forked child hung";
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << "the forked child crashed";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(run_counts(8), std::vector<int>(8, 1)) << "the parent's pool still works";
 }

@@ -7,8 +7,9 @@
 // (inside a decode step the K/V traffic evicts the weights) OpenBLAS catches up at 32 rows. Inside whole
 // decodes of the bundled model, routing products of up to 16 rows here (and up to 64 for W stored as loaded,
 // the tied LM head) was fastest of the limits tried (4, 16 and 64 rows); larger weights get smaller limits
-// (below). So for float32, an AVX2 + FMA CPU, no autograd and at most those rows, the product runs here with its output columns split over
-// engine::parallel_items; anything else (training, bf16, prefill) goes to at::linear. W may be stored
+// (below). So for float32, an AVX2 + FMA CPU, no autograd and at most those rows, the product runs here,
+// its output columns split over engine::parallel_items (each column computed by one thread: the same bits
+// with any thread count); anything else (training, bf16, prefill) goes to at::linear. W may be stored
 // either way: [N, K] rows as loaded, or transposed (Transformer::store_linear_weights_transposed), including
 // row blocks of a fused weight.
 #pragma once
@@ -19,7 +20,7 @@ namespace grm::engine {
 // Row limits for a weight of at most kCachedWeightBytes, which stays in cache from one decode step to the
 // next. A larger one comes from DRAM each step, where OpenBLAS (which packs W) does better beyond 4 rows
 // (transposed storage) or 2 rows (as loaded, which the kernel here reads once per pair of rows): measured on
-// the 100 M model, k = 16 took 24.6 s with the cache-sized limits applied to every weight, 16.6 s before.
+// the 100 M model, k = 16 took 24.6 s with the cache-sized limits applied to every weight, 17.3 s with these.
 inline constexpr int64_t kCachedWeightBytes = int64_t{4} << 20;
 inline constexpr int64_t kMaxRowsTransposed = 16;  // W stored transposed ([K, N] rows)
 inline constexpr int64_t kMaxRowsRowMajor = 64;    // W as loaded ([N, K] rows)

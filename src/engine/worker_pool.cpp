@@ -8,9 +8,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>

@@ -5,7 +5,7 @@
 #include <vector>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "engine/avx2.h"
 #endif
 
 #include "core/error.h"
@@ -25,19 +25,12 @@ namespace {
 // softmax (running max, running sum, rescaled output) so that no row needs all its scores first. Scores are
 // computed 8 positions at a time with one transposing sum per block; the weighted sum of V keeps a chunk of
 // the output in registers across the tile.
-#define GRM_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
+using avx2::hsum;
 
 GRM_AVX2 __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 GRM_AVX2 __m256 load8(const c10::BFloat16* p) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-GRM_AVX2 float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 // [Σ a0, Σ a1, ..., Σ a7]
@@ -209,7 +202,6 @@ __attribute__((target("avx2,fma"))) void groups_avx2(const Args<T>& a, const std
     }
   }
 }
-#undef GRM_AVX2
 
 // Groups for groups_avx2: rows by the slot they read a prefix from, at most `max_rows` per group (so that there
 // is work for every thread). A fork reads its shared length from its origin; the origin's own row reads all
@@ -254,10 +246,7 @@ void run_groups(const Args<T>& a) {
 
 }  // namespace
 
-bool avx2_kernel_available() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+bool avx2_kernel_available() { return avx2::cpu_has_avx2_fma(); }
 void run_avx2(const Args<float>& a) { run_groups(a); }
 void run_avx2(const Args<c10::BFloat16>& a) { run_groups(a); }
 

@@ -9,18 +9,13 @@
 #include "engine/worker_pool.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "engine/avx2.h"
 
 namespace grm::engine {
 
 namespace {
 
-#define GRM_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
-
-bool avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+using avx2::hsum;
 
 // The operands of one product: rows x[r] (stride K), output rows y[r] (stride N); W's rows are ldw apart
 // (k-rows when transposed, n-rows otherwise).
@@ -31,13 +26,6 @@ struct Operands {
   float* y;
   int64_t rows, K, N, ldw;
 };
-
-GRM_AVX2 float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // The accumulators below are named variables, not arrays: with `__m256 acc[R][V]` GCC 12 stored every
 // accumulator to the stack after each FMA, which halved the kernel's speed (measured: 31 against 62-78
@@ -209,7 +197,7 @@ bool stored_transposed(const at::Tensor& w) { return w.stride(1) != 1 || (w.stri
 }  // namespace
 
 bool small_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
-  if (!avx2_fma() || at::GradMode::is_enabled()) return false;
+  if (!avx2::cpu_has_avx2_fma() || at::GradMode::is_enabled()) return false;
   if (x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.device().is_cpu() || !w.device().is_cpu())
     return false;
   if (x.layout() != at::kStrided || w.layout() != at::kStrided) return false;

@@ -19,11 +19,6 @@ namespace grm::engine {
 
 namespace {
 
-int available_cores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 thread_local bool in_job = false;  // this thread is running items of a job (nested calls run serially)
 
@@ -159,6 +154,12 @@ void after_fork_child() {
 const bool fork_handlers = [] { return pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0; }();
 
 }  // namespace
+
+int available_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 void set_worker_threads(int n) {
   if (in_job) throw std::logic_error("set_worker_threads called from inside parallel_items");

@@ -12,6 +12,9 @@
 
 namespace grm::engine {
 
+// The cores this process may run on (its CPU affinity; all the machine's where that is unknown).
+int available_cores();
+
 // Threads parallel_items may use, the caller included. 0 (the default): every core this process may run on.
 // Waits for a running job; throws std::logic_error when called from inside one.
 void set_worker_threads(int n);

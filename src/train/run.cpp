@@ -4,7 +4,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include <malloc.h>
 
@@ -16,6 +15,7 @@
 #include "engine/bpe.h"
 #include "engine/config.h"
 #include "engine/weights.h"
+#include "engine/worker_pool.h"
 #include "train/checkpoint.h"
 
 namespace grm::train {
@@ -95,7 +95,7 @@ int train_threads(int requested, Precision precision, int cores) {
 std::vector<double> run_sft_job(const SftJob& job) {
   if (job.out.empty()) throw Error("give the checkpoint directory with --out DIR");
   at::set_num_threads(
-      train_threads(job.threads, job.options.precision, static_cast<int>(std::thread::hardware_concurrency())));
+      train_threads(job.threads, job.options.precision, engine::available_cores()));
 #ifdef __GLIBC__
   // Keep freed activation buffers in the heap: by default glibc returns every large block to the kernel, and
   // each step then page-faults its activations in again (measured: ~40% of a bf16 step; docs/training.md).

@@ -1,0 +1,25 @@
+// Pieces shared by the engine's AVX2 + FMA kernels (decode attention, engine::linear). x86-64 only: include
+// inside `#if defined(__x86_64__)`. Functions marked GRM_AVX2 are compiled for AVX2 + FMA whatever the TU's
+// flags, so callers must check cpu_has_avx2_fma() first (or be GRM_AVX2 / target("avx2,fma") themselves).
+#pragma once
+#include <immintrin.h>
+
+#define GRM_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
+
+namespace grm::engine::avx2 {
+
+// Whether this CPU runs AVX2 and FMA (checked once).
+inline bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+
+// v[0] + v[1] + ... + v[7]
+GRM_AVX2 float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+}  // namespace grm::engine::avx2

@@ -102,10 +102,11 @@ int run_decode(const BenchArgs& a) {
   const auto plen = static_cast<int64_t>(gen->encode_prompt(prompts[0]).size());
   if (plen + a.new_tokens > cfg.max_position_embeddings) throw grm::Error("model context too short for the benchmark");
 
-  fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, {} intra-op thread(s), {} attention thread(s), prompt {} tokens, {} new tokens, 2 "
-             "permutations\n",
-             params, static_cast<double>(params) / 1e6, grm::engine::dtype_name(dtype), at::get_num_threads(), grm::engine::worker_threads(), plen,
-             a.new_tokens);
+  const auto kv_dtype = gen->options().kv_dtype.value_or(dtype);
+  fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, KV cache {}, {} intra-op thread(s), {} attention thread(s), prompt {} tokens, {} "
+             "new tokens, 2 permutations\n",
+             params, static_cast<double>(params) / 1e6, grm::engine::dtype_name(dtype), grm::engine::dtype_name(kv_dtype),
+             at::get_num_threads(), grm::engine::worker_threads(), plen, a.new_tokens);
   // The peak of the compute dtype is measured again after every round and the best kept: the machine's speed
   // drifts, and a peak caught in a slow spell would flatter the decode's fraction of it.
   double peak_bf16 = gemm_gflops(c10::kBFloat16, 1024, 1024, 1024);
@@ -166,7 +167,7 @@ int run_decode(const BenchArgs& a) {
     // Bytes of K and V one decoded token reads (its own valid cache positions, all layers): the memory
     // traffic attention cannot avoid, to compare with the copy bandwidth above.
     const double kv_bytes = 2.0 * static_cast<double>(cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim) *
-                            static_cast<double>(plen + a.new_tokens / 2) * static_cast<double>(c10::elementSize(dtype));
+                            static_cast<double>(plen + a.new_tokens / 2) * static_cast<double>(c10::elementSize(kv_dtype));
     fmt::print("| {} | {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.1f} | {:.1f}% | {:.1f} | {:.0f} |\n", a.ks[i],
                st.prefill_tokens, st.prompt_tokens_naive, tok_s, best[i], best[i] / best[0], gflops,
                100.0 * gflops / peak, tok_s * kv_bytes / 1e9, rss[i]);

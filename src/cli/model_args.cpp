@@ -25,6 +25,7 @@ void add_model_options(CLI::App* sub, ModelArgs& args) {
   sub->add_option("--model", args.model, "Model directory (config.json, model.safetensors, tokenizer.json); "
                                          "default: the bundled models/grm-tiny or $GRM_MODEL");
   sub->add_option("--dtype", args.dtype, "Compute dtype: auto (bf16 on CPUs with native bf16, AVX512_BF16 or AMX; else f32), bf16 or f32")->capture_default_str();
+  sub->add_option("--kv-dtype", args.kv_dtype, "KV cache storage: auto (f16 when computing in f32 on an AVX2 CPU: half the memory traffic of decode attention; else the compute dtype), f32, bf16 or f16")->capture_default_str();
   sub->add_option("--threads", args.threads, "Threads (0: libtorch's default for its ops and all cores for decode attention; N: N for both)")->capture_default_str();
   sub->add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str()->check(CLI::Range(1, 4096));
 }
@@ -40,6 +41,7 @@ std::unique_ptr<engine::LocalGenerator> open_generator(const ModelArgs& args) {
   }
   engine::EngineOptions opt;
   opt.dtype = engine::resolve_compute_dtype(args.dtype);
+  opt.kv_dtype = engine::resolve_kv_dtype(args.kv_dtype, opt.dtype);
   opt.threads = args.threads;
   opt.max_batch = args.max_batch;
   return engine::LocalGenerator::open(dir, opt);

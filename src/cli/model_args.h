@@ -1,4 +1,4 @@
-// Options shared by the commands that run a model (--model, --dtype, --threads, --max-batch).
+// Options shared by the commands that run a model (--model, --dtype, --kv-dtype, --threads, --max-batch).
 #pragma once
 #include <memory>
 #include <string>
@@ -12,6 +12,7 @@ namespace grm::cli {
 struct ModelArgs {
   std::string model;  // empty: the bundled default
   std::string dtype = "auto";  // bf16 where the CPU has native bf16, else f32 (engine/cpu_dtype.h)
+  std::string kv_dtype = "auto";  // f16 with f32 compute on AVX2 CPUs, else the compute dtype (engine/cpu_dtype.h)
   int threads = 0;
   int max_batch = 64;
 };

@@ -1,16 +1,19 @@
-// Pieces shared by the engine's AVX2 + FMA kernels (decode attention, engine::linear). x86-64 only: include
-// inside `#if defined(__x86_64__)`. Functions marked GRM_AVX2 are compiled for AVX2 + FMA whatever the TU's
-// flags, so callers must check cpu_has_avx2_fma() first (or be GRM_AVX2 / target("avx2,fma") themselves).
+// Pieces shared by the engine's AVX2 kernels (decode attention, engine::linear, the KV cache's row writes).
+// x86-64 only: include inside `#if defined(__x86_64__)`. "AVX2" here means AVX2 + FMA + F16C (every CPU with
+// AVX2 so far has the other two). Functions marked GRM_AVX2 are compiled for that ISA whatever the TU's flags,
+// so callers must check cpu_has_avx2() first (or be GRM_AVX2 / GRM_AVX2_TARGET themselves).
 #pragma once
 #include <immintrin.h>
 
-#define GRM_AVX2 __attribute__((target("avx2,fma"), always_inline)) inline
+#define GRM_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define GRM_AVX2 __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 
 namespace grm::engine::avx2 {
 
-// Whether this CPU runs AVX2 and FMA (checked once).
-inline bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+// Whether this CPU runs AVX2, FMA and F16C (checked once).
+inline bool cpu_has_avx2() {
+  static const bool yes =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return yes;
 }
 

@@ -2,6 +2,10 @@
 
 #include "engine/weights.h"
 
+#if defined(__x86_64__)
+#include "engine/avx2.h"
+#endif
+
 namespace grm::engine {
 
 bool cpu_has_native_bf16() {
@@ -13,6 +17,14 @@ c10::ScalarType fast_compute_dtype() { return cpu_has_native_bf16() ? c10::kBFlo
 
 c10::ScalarType resolve_compute_dtype(const std::string& name) {
   return name == "auto" ? fast_compute_dtype() : dtype_from_name(name);
+}
+
+c10::ScalarType resolve_kv_dtype(const std::string& name, c10::ScalarType compute) {
+  if (name != "auto") return dtype_from_name(name);
+#if defined(__x86_64__)
+  if (compute == c10::kFloat && avx2::cpu_has_avx2()) return c10::kHalf;
+#endif
+  return compute;
 }
 
 }  // namespace grm::engine

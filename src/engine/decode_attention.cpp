@@ -88,6 +88,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable
                                                                                  int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
+__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable(const Args<c10::Half>& a,
+                                                                                 int64_t begin, int64_t end) {
+  heads(a, begin, end);
+}
 __attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable(const Args<float>& a,
                                                                                  int64_t begin, int64_t end) {
   heads(a, begin, end);
@@ -126,8 +130,8 @@ void run(const at::Tensor& qf, const at::Tensor& keys, const at::Tensor& values,
 bool decode_attention_supported(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values) {
   if (!q.defined() || !keys.defined() || !values.defined()) return false;
   const auto t = keys.scalar_type();
-  if (t != at::kFloat && t != at::kBFloat16) return false;
-  if (q.scalar_type() != t || values.scalar_type() != t) return false;
+  if (t != at::kFloat && t != at::kBFloat16 && t != at::kHalf) return false;
+  if (values.scalar_type() != t || (q.scalar_type() != at::kFloat && q.scalar_type() != at::kBFloat16)) return false;
   if (!keys.device().is_cpu() || keys.dim() != 4 || values.sizes() != keys.sizes()) return false;
   if (keys.stride(3) != 1 || values.stride(3) != 1) return false;
   return keys.size(3) % kLanes == 0 && q.dim() == 3 && q.size(1) % keys.size(1) == 0 && q.size(2) == keys.size(3);
@@ -151,6 +155,8 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& keys, const a
   at::Tensor outf = at::empty({B, H, D}, at::kFloat);
   if (keys.scalar_type() == at::kBFloat16) {
     run<c10::BFloat16>(qf, keys, values, maskf, rows, outf, kernel);
+  } else if (keys.scalar_type() == at::kHalf) {
+    run<c10::Half>(qf, keys, values, maskf, rows, outf, kernel);
   } else {
     run<float>(qf, keys, values, maskf, rows, outf, kernel);
   }

@@ -18,10 +18,10 @@ struct DecodeRows {
   std::vector<int64_t> slot, origin, shared;
 };
 
-// q [B, H, D] (already scaled); kc / vc the layer's whole cache [Bc, Hkv, C, D] (contiguous last
-// dimension); mask [Bm, L] additive with Bm ∈ {1, B}: row b reads positions l < L that the mask does not hide
-// (-inf). H must be a multiple of Hkv; q and the cache share one dtype (float32 or bfloat16). Returns
-// [B, H * D] in q's dtype.
+// q [B, H, D] (already scaled; float32 or bfloat16); kc / vc the layer's whole cache [Bc, Hkv, C, D]
+// (contiguous last dimension; float32, bfloat16 or float16, both the same); mask [Bm, L] additive with
+// Bm ∈ {1, B}: row b reads positions l < L that the mask does not hide (-inf). H must be a multiple of Hkv.
+// Arithmetic is float32 whatever the dtypes. Returns [B, H * D] in q's dtype.
 //
 // Two implementations compute the same thing: `best` uses AVX2 + FMA intrinsics where the CPU has them (x86-64,
 // head dim a multiple of 8) and the portable, compiler-vectorized loops elsewhere; `portable` forces the latter

@@ -28,6 +28,9 @@ namespace {
 using avx2::hsum;
 
 GRM_AVX2 __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+GRM_AVX2 __m256 load8(const c10::Half* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 GRM_AVX2 __m256 load8(const c10::BFloat16* p) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -135,7 +138,7 @@ struct Group {
 };
 
 template <typename T>
-__attribute__((target("avx2,fma"))) void groups_avx2(const Args<T>& a, const std::vector<int64_t>& members,
+GRM_AVX2_TARGET void groups_avx2(const Args<T>& a, const std::vector<int64_t>& members,
                                                      const std::vector<Group>& groups, int64_t tile,
                                                      int64_t item_begin, int64_t item_end) {
   const int64_t D = a.D, G = a.G;
@@ -246,9 +249,10 @@ void run_groups(const Args<T>& a) {
 
 }  // namespace
 
-bool avx2_kernel_available() { return avx2::cpu_has_avx2_fma(); }
+bool avx2_kernel_available() { return avx2::cpu_has_avx2(); }
 void run_avx2(const Args<float>& a) { run_groups(a); }
 void run_avx2(const Args<c10::BFloat16>& a) { run_groups(a); }
+void run_avx2(const Args<c10::Half>& a) { run_groups(a); }
 
 }  // namespace grm::engine::attention_detail
 
@@ -258,6 +262,7 @@ namespace grm::engine::attention_detail {
 bool avx2_kernel_available() { return false; }
 void run_avx2(const Args<float>&) { throw Error("decode_attention: no AVX2 kernel on this architecture"); }
 void run_avx2(const Args<c10::BFloat16>&) { throw Error("decode_attention: no AVX2 kernel on this architecture"); }
+void run_avx2(const Args<c10::Half>&) { throw Error("decode_attention: no AVX2 kernel on this architecture"); }
 }  // namespace grm::engine::attention_detail
 
 #endif

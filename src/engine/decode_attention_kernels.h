@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 
 #include "engine/decode_attention.h"
 
@@ -18,6 +19,8 @@ inline float to_float(c10::BFloat16 x) {
   std::memcpy(&f, &bits, sizeof f);
   return f;
 }
+
+inline float to_float(c10::Half x) { return static_cast<float>(x); }
 
 // e^x for x ≤ 0 (softmax after subtracting the max), branch-free so that loops over it vectorize: x = n·ln2 + r
 // with |r| ≤ ln2/2 (ln2 split in two parts), e^r by its degree-6 Taylor polynomial (relative error < 2e-7),
@@ -88,10 +91,12 @@ Own<T> own_positions(const Args<T>& a, int64_t b, int64_t h, int64_t common) {
 // The portable kernel over rows [begin, end) of the (kv head, row) grid, head-major.
 void heads_portable(const Args<float>& a, int64_t begin, int64_t end);
 void heads_portable(const Args<c10::BFloat16>& a, int64_t begin, int64_t end);
+void heads_portable(const Args<c10::Half>& a, int64_t begin, int64_t end);
 
-// The AVX2 + FMA kernel: true where the CPU has both (x86-64 only). run_avx2 needs a.D % 8 == 0.
+// The AVX2 kernel (AVX2 + FMA + F16C, avx2.h): true where the CPU has them (x86-64 only). run_avx2 needs a.D % 8 == 0.
 bool avx2_kernel_available();
 void run_avx2(const Args<float>& a);
 void run_avx2(const Args<c10::BFloat16>& a);
+void run_avx2(const Args<c10::Half>& a);
 
 }  // namespace grm::engine::attention_detail

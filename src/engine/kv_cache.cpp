@@ -1,14 +1,73 @@
 #include "engine/kv_cache.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
+#include <type_traits>
 
 #include <torch/torch.h>
+
+#if defined(__x86_64__)
+#include "engine/avx2.h"
+#endif
 
 #include "core/error.h"
 #include "engine/config.h"
 
 namespace grm::engine {
+
+namespace {
+
+#if defined(__x86_64__)
+GRM_AVX2_TARGET void float_to_half_avx2(const float* s, c10::Half* d, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) d[i] = c10::Half(s[i]);
+}
+#endif
+
+// d[0, n) = s[0, n) converted (round to nearest even, as c10's conversions and Tensor::to).
+template <typename S, typename T>
+void convert_row(const S* s, T* d, int64_t n) {
+  if constexpr (std::is_same_v<S, T>) {
+    std::memcpy(d, s, static_cast<size_t>(n) * sizeof(T));
+  } else {
+#if defined(__x86_64__)
+    if constexpr (std::is_same_v<S, float> && std::is_same_v<T, c10::Half>) {
+      if (avx2::cpu_has_avx2()) return float_to_half_avx2(s, d, n);
+    }
+#endif
+    for (int64_t i = 0; i < n; ++i) d[i] = T(static_cast<float>(s[i]));
+  }
+}
+
+template <typename S, typename T>
+void write_typed(const at::Tensor& x, const at::Tensor& layer, const std::vector<int64_t>& dst,
+                 const std::vector<int64_t>& src) {
+  const int64_t T1 = x.size(1), H = x.size(2), D = x.size(3);
+  const int64_t s0 = x.stride(0), s1 = x.stride(1), s2 = x.stride(2);
+  const S* xp = x.data_ptr<S>();
+  T* out = layer.data_ptr<T>();  // contiguous [rows, D]
+  for (size_t i = 0; i < dst.size(); ++i) {
+    const int64_t r = src.empty() ? static_cast<int64_t>(i) : src[i];
+    const int64_t b = r / (T1 * H), t = r / H % T1, h = r % H;
+    convert_row(xp + b * s0 + t * s1 + h * s2, out + dst[i] * D, D);
+  }
+}
+
+template <typename T>
+void write_to(const at::Tensor& x, const at::Tensor& layer, const std::vector<int64_t>& dst,
+              const std::vector<int64_t>& src) {
+  switch (x.scalar_type()) {
+    case at::kFloat: return write_typed<float, T>(x, layer, dst, src);
+    case at::kBFloat16: return write_typed<c10::BFloat16, T>(x, layer, dst, src);
+    case at::kHalf: return write_typed<c10::Half, T>(x, layer, dst, src);
+    default: throw Error("KVCache::write_rows: keys and values must be float32, bfloat16 or float16");
+  }
+}
+
+}  // namespace
 
 KVCache KVCache::create(const ModelConfig& config, int64_t batch, int64_t capacity, c10::ScalarType dtype) {
   if (batch <= 0) throw Error("KVCache: batch must be positive, got " + std::to_string(batch));
@@ -66,6 +125,37 @@ void KVCache::reset_all() {
 
 at::Tensor KVCache::k(int64_t layer) const { return kv_[0][layer]; }
 at::Tensor KVCache::v(int64_t layer) const { return kv_[1][layer]; }
+
+void KVCache::write_rows(int64_t layer, const at::Tensor& k, const at::Tensor& v, const std::vector<int64_t>& dst,
+                         const std::vector<int64_t>& src) {
+  if (layer < 0 || layer >= num_layers_) throw Error("KVCache::write_rows: layer " + std::to_string(layer) + " out of range");
+  const int64_t rows = batch() * num_kv_heads_ * capacity_;
+  for (const at::Tensor* x : {&k, &v}) {
+    if (!x->defined() || x->dim() != 4 || x->size(2) != num_kv_heads_ || x->size(3) != head_dim_ ||
+        x->stride(3) != 1 || !x->device().is_cpu() || x->sizes() != k.sizes())
+      throw Error("KVCache::write_rows: keys and values must be CPU tensors [B, T, " + std::to_string(num_kv_heads_) +
+                  ", " + std::to_string(head_dim_) + "] with a contiguous last dimension");
+  }
+  const int64_t n_new = k.size(0) * k.size(1) * k.size(2);
+  if (!src.empty() && src.size() != dst.size()) throw Error("KVCache::write_rows: src and dst differ in length");
+  if (src.empty() && static_cast<int64_t>(dst.size()) != n_new)
+    throw Error("KVCache::write_rows: " + std::to_string(dst.size()) + " destination rows for " + std::to_string(n_new) +
+                " new rows");
+  for (int64_t d : dst)
+    if (d < 0 || d >= rows) throw Error("KVCache::write_rows: destination row " + std::to_string(d) + " out of range");
+  for (int64_t r : src)
+    if (r < 0 || r >= n_new) throw Error("KVCache::write_rows: source row " + std::to_string(r) + " out of range");
+  c10::InferenceMode guard;
+  for (int which = 0; which < 2; ++which) {
+    const at::Tensor layer_rows = kv_[which][layer];  // contiguous [B, Hkv, C, D]
+    const at::Tensor& x = which == 0 ? k : v;
+    switch (dtype()) {
+      case at::kFloat: write_to<float>(x, layer_rows, dst, src); break;
+      case at::kBFloat16: write_to<c10::BFloat16>(x, layer_rows, dst, src); break;
+      default: write_to<c10::Half>(x, layer_rows, dst, src); break;
+    }
+  }
+}
 
 void KVCache::copy_slot(const KVCache& src, int src_slot, int dst_slot) {
   src.check_slot(src_slot);

@@ -113,7 +113,7 @@ GRM_AVX2 void row_blocks(const Operands& o, int64_t n) {
   }
 }
 
-__attribute__((target("avx2,fma"))) void span_transposed(const Operands& o, int64_t n0, int64_t n1) {
+GRM_AVX2_TARGET void span_transposed(const Operands& o, int64_t n0, int64_t n1) {
   int64_t n = n0;
   for (; n + 24 <= n1; n += 24) row_blocks<true>(o, n);
   for (; n + 8 <= n1; n += 8) row_blocks<false>(o, n);
@@ -154,7 +154,7 @@ GRM_AVX2 void dot4_rowmajor(const Operands& o, const float* x, float* y, int64_t
     }
 }
 
-__attribute__((target("avx2,fma"))) void span_rowmajor(const Operands& o, int64_t n0, int64_t n1) {
+GRM_AVX2_TARGET void span_rowmajor(const Operands& o, int64_t n0, int64_t n1) {
   for (int64_t r = 0; r < o.rows; r += 2) {
     const float* x = o.x + r * o.K;
     float* y = o.y + r * o.N;
@@ -197,7 +197,7 @@ bool stored_transposed(const at::Tensor& w) { return w.stride(1) != 1 || (w.stri
 }  // namespace
 
 bool small_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
-  if (!avx2::cpu_has_avx2_fma() || at::GradMode::is_enabled()) return false;
+  if (!avx2::cpu_has_avx2() || at::GradMode::is_enabled()) return false;
   if (x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.device().is_cpu() || !w.device().is_cpu())
     return false;
   if (x.layout() != at::kStrided || w.layout() != at::kStrided) return false;

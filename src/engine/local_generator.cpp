@@ -43,6 +43,7 @@ LocalGenerator::LocalGenerator(std::shared_ptr<Transformer> model, std::shared_p
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {
   if (!model_ || !tokenizer_) throw Error("LocalGenerator needs a model and a tokenizer");
   if (options_.max_batch < 1) throw Error("max_batch must be at least 1");
+  if (options_.kv_dtype) model_->set_kv_dtype(*options_.kv_dtype);
   if (options_.threads > 0) {
     at::set_num_threads(options_.threads);
     set_worker_threads(options_.threads);

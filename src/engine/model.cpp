@@ -52,7 +52,7 @@ void check_tokens(const Tensor& tokens, int64_t dims, int64_t vocab, const char*
 
 // ---- Transformer ----------------------------------------------------------------------------------------
 
-Transformer::Transformer(ModelConfig config, c10::ScalarType dtype) : config_(std::move(config)), dtype_(dtype) {
+Transformer::Transformer(ModelConfig config, c10::ScalarType dtype) : config_(std::move(config)), dtype_(dtype), kv_dtype_(dtype) {
   if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
     throw Error("model compute dtype must be float32, bfloat16 or float16");
   config_.validate();
@@ -133,8 +133,14 @@ Tensor Transformer::forward(const Tensor& tokens) {
   return logits(model_->run(tokens, ctx));
 }
 
+void Transformer::set_kv_dtype(c10::ScalarType dtype) {
+  if (dtype != torch::kFloat && dtype != torch::kBFloat16 && dtype != torch::kHalf)
+    throw Error("KV cache dtype must be float32, bfloat16 or float16");
+  kv_dtype_ = dtype;
+}
+
 KVCache Transformer::make_cache(int64_t batch, int64_t capacity) const {
-  return KVCache::create(config_, batch, capacity, dtype_);
+  return KVCache::create(config_, batch, capacity, kv_dtype_);
 }
 
 Tensor Transformer::prefill(const Tensor& tokens, const std::vector<int64_t>& lengths, KVCache& cache,
@@ -160,9 +166,8 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
   const int64_t B = tokens.size(0), T = tokens.size(1);
   const int64_t Hkv = config_.num_key_value_heads, D = config_.head_dim, C = cache.capacity();
   if (!cache.defined()) throw Error("KV cache is not allocated");
-  if (cache.num_layers() != config_.num_hidden_layers || cache.num_kv_heads() != Hkv || cache.head_dim() != D ||
-      cache.dtype() != dtype_)
-    throw Error("KV cache geometry or dtype does not match the model");
+  if (cache.num_layers() != config_.num_hidden_layers || cache.num_kv_heads() != Hkv || cache.head_dim() != D)
+    throw Error("KV cache geometry does not match the model");
   if (static_cast<int64_t>(lengths.size()) != B || static_cast<int64_t>(slots.size()) != B)
     throw Error("lengths and slots must have one entry per row of tokens (" + std::to_string(B) + ")");
 
@@ -221,8 +226,8 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
   const int64_t read_len = contiguous && dtype_ != torch::kFloat && 2 * kv_len >= C ? C : kv_len;
   ctx.mask = make_mask(pos_t, read_len, config_.sliding_window, dtype_);
   ctx.cache = &cache;
-  ctx.dst_rows = torch::tensor(dst, torch::kLong);
-  if (!all_full) ctx.src_rows = torch::tensor(src, torch::kLong);
+  ctx.dst_rows = std::move(dst);
+  ctx.src_rows = std::move(src);
   if (contiguous) {
     ctx.slot_begin = slots[0];
   } else {

@@ -66,7 +66,14 @@ class Transformer : public torch::nn::Module {
   // the tied embedding. Call once after loading, before decoding; not for a model that is being trained.
   void store_linear_weights_transposed();
 
-  // A cache shaped for this model in its compute dtype.
+  // The dtype of the caches make_cache() creates: the compute dtype unless set. float16 storage with float32
+  // compute halves what decode attention reads (it is bound by memory bandwidth at k = 32); keys and values
+  // are rounded to float16 when written, attention runs in float32. Caches of any of float32 / bfloat16 /
+  // float16 work with either compute dtype (run_cached converts). Throws grm::Error for another dtype.
+  void set_kv_dtype(c10::ScalarType dtype);
+  c10::ScalarType kv_dtype() const { return kv_dtype_; }
+
+  // A cache shaped for this model in kv_dtype().
   KVCache make_cache(int64_t batch, int64_t capacity) const;
 
   // Starts sequences from position 0. tokens: [B, T] int64, right-padded; lengths[b] ∈ [1, T] real tokens of
@@ -104,6 +111,7 @@ class Transformer : public torch::nn::Module {
 
   ModelConfig config_;
   c10::ScalarType dtype_;
+  c10::ScalarType kv_dtype_;
   std::shared_ptr<model_detail::DecoderStack> model_;
   std::shared_ptr<model_detail::LinearLayer> lm_head_;  // null when tied
   at::Tensor rope_;                       // [P, 2, D]

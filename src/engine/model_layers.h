@@ -65,8 +65,8 @@ struct PassContext {
   double scale = 1.0;
   // Cached passes only:
   KVCache* cache = nullptr;
-  Tensor dst_rows;          // [M] rows of a layer cache viewed as [Bc*Hkv*C, D]
-  Tensor src_rows;          // [M] rows of the new K/V viewed as [B*T*Hkv, D]; undefined: all, in order
+  std::vector<int64_t> dst_rows;  // rows of a layer cache viewed as [Bc*Hkv*C, D] (KVCache::write_rows)
+  std::vector<int64_t> src_rows;  // rows of the new K/V viewed as [B*T*Hkv, D]; empty: all, in order
   int64_t slot_begin = -1;  // ≥ 0: the slots are slot_begin .. slot_begin+B-1 (cache read in place)
   Tensor slot_index;        // [B] otherwise
   int64_t kv_len = 0;       // keys 0 .. kv_len-1 are read from the cache
@@ -183,14 +183,8 @@ struct Attention : torch::nn::Module {
     }
     if (ctx.cache == nullptr) return (*o_proj)(attend(q, k.transpose(1, 2), v.transpose(1, 2), ctx.mask));
 
+    ctx.cache->write_rows(layer, k, v, ctx.dst_rows, ctx.src_rows);
     const Tensor kc = ctx.cache->k(layer), vc = ctx.cache->v(layer);  // [Bc, Hkv, C, D]
-    Tensor ks = k.reshape({-1, D}), vs = v.reshape({-1, D});
-    if (ctx.src_rows.defined()) {
-      ks = ks.index_select(0, ctx.src_rows);
-      vs = vs.index_select(0, ctx.src_rows);
-    }
-    kc.view({-1, D}).index_copy_(0, ctx.dst_rows, ks);
-    vc.view({-1, D}).index_copy_(0, ctx.dst_rows, vs);
     if (ctx.decode_rows != nullptr && T == 1 && decode_attention_supported(q.view({B, H, D}), kc, vc))
       return (*o_proj)(decode_attention(q.view({B, H, D}), kc, vc, ctx.mask, *ctx.decode_rows).view({B, 1, H * D}));
     Tensor keys, values;
@@ -200,6 +194,10 @@ struct Attention : torch::nn::Module {
     } else {
       keys = kc.narrow(2, 0, ctx.kv_len).index_select(0, ctx.slot_index);
       values = vc.narrow(2, 0, ctx.kv_len).index_select(0, ctx.slot_index);
+    }
+    if (keys.scalar_type() != q.scalar_type()) {  // a cache stored in another dtype than the compute dtype
+      keys = keys.to(q.scalar_type());
+      values = values.to(q.scalar_type());
     }
     return (*o_proj)(attend(q, keys, values, ctx.mask));
   }

@@ -45,11 +45,12 @@ void copy_shared_prefixes(const at::Tensor& kc, const at::Tensor& vc, const Deco
   }
 }
 
-// Both kernels agree with the float64 reference (tolerance by the cache's dtype).
+// Both kernels agree with the float64 reference (tolerance by the output's dtype: the reference reads the
+// same stored values, and the kernels compute in float32 whatever the cache holds).
 void expect_kernels_match_reference(const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc,
                                     const at::Tensor& mask, const DecodeRows& rows, const std::string& label) {
   const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
-  const double tol = kc.scalar_type() == torch::kFloat ? 1e-5 : 2e-2;
+  const double tol = q.scalar_type() == torch::kFloat ? 1e-5 : 2e-2;  // float32 arithmetic; bf16 output rounding
   for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
     const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
     EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
@@ -66,8 +67,10 @@ TEST(DecodeAttention, MatchesTheReferenceWithSharedPrefixesAndMasks) {
   // Head dims of real models (64, 128) and a smaller one.
   for (auto kernel : {AttentionKernel::best, AttentionKernel::portable})
   for (int64_t D : {32, 64, 128})
-  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
-    SCOPED_TRACE("D " + std::to_string(D) + (kernel == AttentionKernel::best ? " best" : " portable"));
+  for (auto dtype : {torch::kFloat, torch::kBFloat16, torch::kHalf}) {
+    SCOPED_TRACE("D " + std::to_string(D) + (kernel == AttentionKernel::best ? " best" : " portable") + " " +
+                 c10::toString(dtype));
+    const auto qtype = dtype == torch::kHalf ? torch::kFloat : dtype;  // a float16 cache serves float32 queries
     const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
     // Rows: slot 1 alone; slots 2 and 3 forked from slot 0 with 9 shared positions; slot 4 with a short mask.
     DecodeRows rows{{1, 2, 3, 4}, {1, 0, 0, 4}, {0, 9, 9, 0}};
@@ -75,11 +78,11 @@ TEST(DecodeAttention, MatchesTheReferenceWithSharedPrefixesAndMasks) {
     at::Tensor mask = torch::zeros({B, L});
     mask[3].narrow(0, 6, L - 6).fill_(-std::numeric_limits<float>::infinity());  // row 3 sees 6 positions
     mask[0].narrow(0, 15, L - 15).fill_(-std::numeric_limits<float>::infinity());
-    const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype);
+    const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(qtype);
     const at::Tensor got = decode_attention(q, kc, vc, mask, rows, kernel);
-    ASSERT_EQ(got.scalar_type(), dtype);
+    ASSERT_EQ(got.scalar_type(), qtype);
     const at::Tensor want = reference(q.to(torch::kFloat), kc.to(torch::kFloat), vc.to(torch::kFloat), mask, rows);
-    const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+    const double tol = qtype == torch::kFloat ? 1e-5 : 2e-2;
     EXPECT_TRUE(torch::allclose(got.to(torch::kDouble), want, tol, tol))
         << "max diff " << (got.to(torch::kDouble) - want).abs().max().item<double>();
     // One mask row for all rows broadcasts.
@@ -99,7 +102,7 @@ TEST(DecodeAttention, GroupsOfForksMatchTheReference) {
   const float inf = std::numeric_limits<float>::infinity();
   for (int64_t H : {4, 2}) {
     const int64_t Hkv = 2;
-    for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    for (auto dtype : {torch::kFloat, torch::kBFloat16, torch::kHalf}) {
       const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
       DecodeRows rows;
       // Slot 0 is the origin of slots 1..39 (rows 0..39, the origin's row first); rows 40..41 fork slot 44,
@@ -119,8 +122,8 @@ TEST(DecodeAttention, GroupsOfForksMatchTheReference) {
         const int64_t seen = 26 + (b * 5) % 11;  // tails of different lengths
         mask[b].narrow(0, seen, L - seen).fill_(-inf);
       }
-      const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype);
-      expect_kernels_match_reference(q, kc, vc, mask, rows, "H " + std::to_string(H));
+      const at::Tensor q = (torch::randn({B, H, D}) * 0.3).to(dtype == torch::kHalf ? torch::kFloat : dtype);
+      expect_kernels_match_reference(q, kc, vc, mask, rows, "H " + std::to_string(H) + " " + c10::toString(dtype));
     }
   }
 }
@@ -132,7 +135,7 @@ TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
   torch::manual_seed(13);
   const int64_t Bc = 24, C = 320, D = 64, L = 300, Hkv = 2, H = 4;
   const float inf = std::numeric_limits<float>::infinity();
-  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+  for (auto dtype : {torch::kFloat, torch::kBFloat16, torch::kHalf}) {
     const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
     DecodeRows rows;
     for (int s = 0; s < 18; ++s) {
@@ -150,8 +153,8 @@ TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
       const int64_t seen = 252 + (b * 7) % 48;
       mask[b].narrow(0, seen, L - seen).fill_(-inf);
     }
-    const at::Tensor q = (torch::randn({B, H, D}) * 0.2).to(dtype);
-    expect_kernels_match_reference(q, kc, vc, mask, rows, dtype == torch::kFloat ? "f32" : "bf16");
+    const at::Tensor q = (torch::randn({B, H, D}) * 0.2).to(dtype == torch::kHalf ? torch::kFloat : dtype);
+    expect_kernels_match_reference(q, kc, vc, mask, rows, c10::toString(dtype));
   }
 }
 
@@ -168,12 +171,15 @@ TEST(DecodeAttention, SameBitsWithAnyNumberOfThreads) {
   }
   copy_shared_prefixes(kc, vc, rows);
   const at::Tensor mask = torch::zeros({20, L}), q = torch::randn({20, H, D}) * 0.2;
+  const at::Tensor kh = kc.to(torch::kHalf), vh = vc.to(torch::kHalf);
   for (auto kernel : {AttentionKernel::best, AttentionKernel::portable}) {
     grm::engine::set_worker_threads(1);
     const at::Tensor one = decode_attention(q, kc, vc, mask, rows, kernel);
+    const at::Tensor one_half = decode_attention(q, kh, vh, mask, rows, kernel);
     for (int threads : {2, 3, 8}) {
       grm::engine::set_worker_threads(threads);
       EXPECT_TRUE(torch::equal(decode_attention(q, kc, vc, mask, rows, kernel), one)) << threads << " threads";
+      EXPECT_TRUE(torch::equal(decode_attention(q, kh, vh, mask, rows, kernel), one_half)) << threads << " threads";
     }
   }
   grm::engine::set_worker_threads(0);  // the default
@@ -184,4 +190,8 @@ TEST(DecodeAttention, RejectsRowsOutsideTheCache) {
   EXPECT_THROW(decode_attention(q, kc, kc, torch::zeros({1, 8}), DecodeRows{{2}, {0}, {0}}), grm::Error);
   EXPECT_THROW(decode_attention(q, kc, kc, torch::zeros({1, 8}), DecodeRows{{0, 1}, {0}, {0}}), grm::Error);
   EXPECT_THROW(decode_attention(q, kc, kc, torch::zeros({1, 9}), DecodeRows{{0}, {0}, {0}}), grm::Error);
+  // Queries in float16 and keys and values of different dtypes are not supported.
+  EXPECT_FALSE(grm::engine::decode_attention_supported(q.to(torch::kHalf), kc.to(torch::kHalf), kc.to(torch::kHalf)));
+  EXPECT_FALSE(grm::engine::decode_attention_supported(q, kc.to(torch::kHalf), kc));
+  EXPECT_TRUE(grm::engine::decode_attention_supported(q, kc.to(torch::kHalf), kc.to(torch::kHalf)));
 }

@@ -128,3 +128,58 @@ TEST(KVCache, ForkRecordsTheSharedPrefixUntilTheOriginIsRewritten) {
   EXPECT_EQ(c.prefix_origin(1), 1);
   EXPECT_EQ(c.prefix_length(1), 0);
 }
+
+// New rows land where dst says, converted exactly as Tensor::to would (round to nearest even), from strided
+// views of a fused projection, for every pair of source and cache dtypes; with and without a row selection.
+TEST(KVCache, WriteRowsConvertsAndPlacesEachRow) {
+  torch::manual_seed(3);
+  const ModelConfig cfg = tiny_config();  // 2 layers, 2 kv heads, head dim 16
+  const int64_t B = 2, T = 3, Hkv = 2, D = 16, C = 10, Bc = 3;
+  for (auto cache_dtype : {torch::kFloat, torch::kBFloat16, torch::kHalf})
+    for (auto src_dtype : {torch::kFloat, torch::kBFloat16, torch::kHalf}) {
+      SCOPED_TRACE(std::string(c10::toString(src_dtype)) + " → " + c10::toString(cache_dtype));
+      KVCache c = KVCache::create(cfg, Bc, C, cache_dtype);
+      // Values with many mantissa bits and a wide range (rounding matters); keys and values as narrowed views.
+      const at::Tensor y = (torch::randn({B, T, 5, D}) * 37.3).to(src_dtype);
+      const at::Tensor k = y.narrow(2, 1, Hkv), v = y.narrow(2, 3, Hkv);
+      ASSERT_FALSE(k.is_contiguous());
+      // Row (b, t, h) → slot b + 1, head h, position 4 + t.
+      std::vector<int64_t> dst;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t h = 0; h < Hkv; ++h) dst.push_back(((b + 1) * Hkv + h) * C + 4 + t);
+      c.write_rows(1, k, v, dst, {});
+      const at::Tensor want_k = k.to(cache_dtype).permute({0, 2, 1, 3}), want_v = v.to(cache_dtype).permute({0, 2, 1, 3});
+      EXPECT_TRUE(torch::equal(c.k(1).narrow(0, 1, B).narrow(2, 4, T), want_k));
+      EXPECT_TRUE(torch::equal(c.v(1).narrow(0, 1, B).narrow(2, 4, T), want_v));
+      EXPECT_EQ(c.k(0).abs().sum().item<double>(), 0.0);  // other layer untouched
+      EXPECT_EQ(c.k(1)[0].abs().sum().item<double>(), 0.0);  // other slot untouched
+      EXPECT_EQ(c.v(1).narrow(2, 0, 4).abs().sum().item<double>(), 0.0);  // other positions untouched
+      EXPECT_EQ(c.lengths(), (std::vector<int64_t>{0, 0, 0}));
+
+      // A selection: only row (b = 1, t = 2, h = 0), i.e. new row (1 * T + 2) * Hkv + 0, into slot 0 position 0.
+      KVCache d = KVCache::create(cfg, Bc, C, cache_dtype);
+      d.write_rows(0, k, v, {0}, {(1 * T + 2) * Hkv});
+      EXPECT_TRUE(torch::equal(d.k(0)[0][0][0], k[1][2][0].to(cache_dtype)));
+      EXPECT_TRUE(torch::equal(d.v(0)[0][0][0], v[1][2][0].to(cache_dtype)));
+      EXPECT_EQ(d.k(0).abs().sum().item<double>(), k[1][2][0].to(cache_dtype).abs().sum().item<double>());
+    }
+}
+
+TEST(KVCache, WriteRowsRejectsWhatDoesNotFit) {
+  const ModelConfig cfg = tiny_config();
+  KVCache c = KVCache::create(cfg, 2, 4);
+  const at::Tensor k = torch::zeros({1, 1, 2, 16});
+  const int64_t rows = 2 * 2 * 4;
+  EXPECT_NO_THROW(c.write_rows(0, k, k, {0, rows - 1}, {}));
+  EXPECT_THROW(c.write_rows(0, k, k, {0, rows}, {}), grm::Error);        // destination out of range
+  EXPECT_THROW(c.write_rows(0, k, k, {0}, {}), grm::Error);              // one destination for two new rows
+  EXPECT_THROW(c.write_rows(0, k, k, {0}, {2}), grm::Error);             // source row out of range
+  EXPECT_THROW(c.write_rows(0, k, k, {0, 1}, {0}), grm::Error);          // src and dst lengths differ
+  EXPECT_THROW(c.write_rows(2, k, k, {0, 1}, {}), grm::Error);           // layer
+  EXPECT_THROW(c.write_rows(0, torch::zeros({1, 1, 2, 8}), torch::zeros({1, 1, 2, 8}), {0, 1}, {}), grm::Error);  // head dim
+  EXPECT_THROW(c.write_rows(0, k, torch::zeros({1, 2, 2, 16}), {0, 1}, {}), grm::Error);  // k and v differ
+  EXPECT_THROW(c.write_rows(0, k.to(torch::kInt), k.to(torch::kInt), {0, 1}, {}), grm::Error);  // dtype
+  const at::Tensor strided = torch::zeros({1, 1, 2, 32}).narrow(3, 0, 32).slice(3, 0, 32, 2);  // last stride 2
+  EXPECT_THROW(c.write_rows(0, strided, strided, {0, 1}, {}), grm::Error);
+}

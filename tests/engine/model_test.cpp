@@ -48,13 +48,20 @@ torch::Tensor reference(Transformer& m, const torch::Tensor& seq) {
 struct Param {
   const char* config;
   c10::ScalarType dtype;
-  double tol;  // absolute for float32; relative to max |reference logit| (at least 1) for bfloat16
+  double tol;  // absolute for float32 throughout; else relative to max |reference logit| (at least 1)
+  c10::ScalarType kv = c10::ScalarType::Undefined;  // KV cache dtype; Undefined: the compute dtype
 };
 
 double error(const Param& p, const torch::Tensor& got, const torch::Tensor& ref) {
   const double d = max_diff(got, ref);
-  if (p.dtype == torch::kFloat) return d;
+  if (p.dtype == torch::kFloat && p.kv == c10::ScalarType::Undefined) return d;
   return d / std::max(1.0, ref.abs().max().item<double>());
+}
+
+std::shared_ptr<Transformer> make_model(const Param& p) {
+  auto m = make_model(p.config, p.dtype);
+  if (p.kv != c10::ScalarType::Undefined) m->set_kv_dtype(p.kv);
+  return m;
 }
 
 class ModelParity : public ::testing::TestWithParam<Param> {};
@@ -266,7 +273,7 @@ TEST(Model, RightPaddingOnlyAffectsLaterPositions) {
 
 TEST_P(ModelParity, IncrementalDecodingMatchesForward) {
   const Param p = GetParam();
-  auto m = make_model(p.config, p.dtype);
+  auto m = make_model(p);
   const auto seq = random_tokens(20, 300, 11);
   const auto ref = reference(*m, seq);
   KVCache cache = m->make_cache(2, 32);
@@ -285,7 +292,7 @@ TEST_P(ModelParity, IncrementalDecodingMatchesForward) {
 
 TEST_P(ModelParity, Batch32OfDifferentLengthsMatchesSingles) {
   const Param p = GetParam();
-  auto m = make_model(p.config, p.dtype);
+  auto m = make_model(p);
   const int64_t B = 32, steps = 3;
   std::vector<torch::Tensor> seqs;
   std::vector<int64_t> lengths;
@@ -322,7 +329,7 @@ TEST_P(ModelParity, Batch32OfDifferentLengthsMatchesSingles) {
 
 TEST_P(ModelParity, ForkedPrefixMatchesSeparateComputation) {
   const Param p = GetParam();
-  auto m = make_model(p.config, p.dtype);
+  auto m = make_model(p);
   const auto prefix = random_tokens(9, 300, 21);
   KVCache cache = m->make_cache(6, 16);
   m->prefill(prefix.view({1, -1}), {9}, cache, {0});
@@ -343,7 +350,7 @@ TEST_P(ModelParity, ForkedPrefixMatchesSeparateComputation) {
 
 TEST_P(ModelParity, ExtendAppendsSuffixesAfterPrefix) {
   const Param p = GetParam();
-  auto m = make_model(p.config, p.dtype);
+  auto m = make_model(p);
   const auto prefix = random_tokens(5, 300, 31);
   const auto s0 = random_tokens(4, 300, 32), s1 = random_tokens(2, 300, 33);
   KVCache cache = m->make_cache(3, 16);
@@ -364,7 +371,7 @@ TEST_P(ModelParity, ExtendAppendsSuffixesAfterPrefix) {
 
 TEST_P(ModelParity, SplitPrefillMatchesReference) {
   const Param p = GetParam();
-  auto m = make_model(p.config, p.dtype);
+  auto m = make_model(p);
   m->set_max_score_elements(600);  // forces row groups and position chunks on these tiny inputs
   const std::vector<int64_t> lengths{3, 17, 1, 9, 30};
   const int64_t B = static_cast<int64_t>(lengths.size());
@@ -391,11 +398,16 @@ INSTANTIATE_TEST_SUITE_P(Model, ModelParity,
                          ::testing::Values(Param{"tiny-llama.json", torch::kFloat, 1e-4},
                                            Param{"tiny-qwen2.json", torch::kFloat, 1e-4},
                                            Param{"tiny-llama.json", torch::kBFloat16, 3e-2},
-                                           Param{"tiny-qwen2.json", torch::kBFloat16, 3e-2}),
+                                           Param{"tiny-qwen2.json", torch::kBFloat16, 3e-2},
+                                           // float32 compute over a float16 cache (the default on AVX2 CPUs)
+                                           Param{"tiny-llama.json", torch::kFloat, 2e-3, torch::kHalf},
+                                           Param{"tiny-qwen2.json", torch::kFloat, 2e-3, torch::kHalf}),
                          [](const auto& info) {
                            std::string n = info.param.config;
                            n = n.substr(5, n.find('.') - 5);
-                           return n + (info.param.dtype == torch::kFloat ? "_f32" : "_bf16");
+                           n += info.param.dtype == torch::kFloat ? "_f32" : "_bf16";
+                           if (info.param.kv == torch::kHalf) n += "_kv_f16";
+                           return n;
                          });
 
 TEST(Model, SlidingWindowMatchesForward) {
@@ -427,7 +439,10 @@ TEST(Model, CachedCallsRejectBadArguments) {
   m->prefill(toks, {3, 3}, cache, {0, 1});
   m->decode(torch::zeros({2}, torch::kLong), cache, {0, 1});
   EXPECT_THROW(m->decode(torch::zeros({2}, torch::kLong), cache, {0, 1}), grm::Error);  // capacity
-  KVCache bf = KVCache::create(m->config(), 1, 4, torch::kBFloat16);
-  EXPECT_THROW(m->prefill(toks.narrow(0, 0, 1), {3}, bf, {0}), grm::Error);  // dtype mismatch
+  ModelConfig deeper = m->config();
+  deeper.num_hidden_layers += 1;
+  KVCache other = KVCache::create(deeper, 1, 4);
+  EXPECT_THROW(m->prefill(toks.narrow(0, 0, 1), {3}, other, {0}), grm::Error);  // geometry mismatch
+  EXPECT_THROW(m->set_kv_dtype(torch::kInt), grm::Error);
   EXPECT_THROW(m->decode(torch::full({1}, 300, torch::kLong), cache, {0}), grm::Error);
 }

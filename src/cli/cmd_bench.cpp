@@ -102,7 +102,7 @@ int run_decode(const BenchArgs& a) {
   const auto plen = static_cast<int64_t>(gen->encode_prompt(prompts[0]).size());
   if (plen + a.new_tokens > cfg.max_position_embeddings) throw grm::Error("model context too short for the benchmark");
 
-  const auto kv_dtype = gen->options().kv_dtype.value_or(dtype);
+  const auto kv_dtype = gen->model().kv_dtype();
   fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, KV cache {}, {} intra-op thread(s), {} attention thread(s), prompt {} tokens, {} "
              "new tokens, 2 permutations\n",
              params, static_cast<double>(params) / 1e6, grm::engine::dtype_name(dtype), grm::engine::dtype_name(kv_dtype),

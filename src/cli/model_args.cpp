@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "engine/config.h"
 #include "engine/cpu_dtype.h"
 
 namespace grm::cli {
@@ -41,7 +42,8 @@ std::unique_ptr<engine::LocalGenerator> open_generator(const ModelArgs& args) {
   }
   engine::EngineOptions opt;
   opt.dtype = engine::resolve_compute_dtype(args.dtype);
-  opt.kv_dtype = engine::resolve_kv_dtype(args.kv_dtype, opt.dtype);
+  opt.kv_dtype = engine::resolve_kv_dtype(args.kv_dtype, opt.dtype,
+                                         engine::ModelConfig::load((fs::path(dir) / "config.json").string()).head_dim);
   opt.threads = args.threads;
   opt.max_batch = args.max_batch;
   return engine::LocalGenerator::open(dir, opt);

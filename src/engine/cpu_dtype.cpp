@@ -1,5 +1,6 @@
 #include "engine/cpu_dtype.h"
 
+#include "engine/decode_attention.h"
 #include "engine/weights.h"
 
 #if defined(__x86_64__)
@@ -19,10 +20,11 @@ c10::ScalarType resolve_compute_dtype(const std::string& name) {
   return name == "auto" ? fast_compute_dtype() : dtype_from_name(name);
 }
 
-c10::ScalarType resolve_kv_dtype(const std::string& name, c10::ScalarType compute) {
+c10::ScalarType resolve_kv_dtype(const std::string& name, c10::ScalarType compute, int64_t head_dim) {
   if (name != "auto") return dtype_from_name(name);
 #if defined(__x86_64__)
-  if (compute == c10::kFloat && avx2::cpu_has_avx2()) return c10::kHalf;
+  if (compute == c10::kFloat && avx2::cpu_has_avx2() && head_dim % kDecodeAttentionHeadDimMultiple == 0)
+    return c10::kHalf;
 #endif
   return compute;
 }

@@ -19,8 +19,9 @@ c10::ScalarType fast_compute_dtype();
 c10::ScalarType resolve_compute_dtype(const std::string& name);
 
 // The KV cache dtype for `name`: "auto" → float16 when computing in float32 on a CPU whose decode attention
-// kernel reads float16 natively (x86-64 with AVX2 + FMA + F16C), else the compute dtype; anything else as
-// dtype_from_name. Throws grm::Error.
-c10::ScalarType resolve_kv_dtype(const std::string& name, c10::ScalarType compute);
+// kernel reads float16 natively (x86-64 with AVX2 + FMA + F16C) and the head dim suits that kernel (else each
+// step would convert the whole cache); otherwise the compute dtype. Anything else as dtype_from_name. Throws
+// grm::Error.
+c10::ScalarType resolve_kv_dtype(const std::string& name, c10::ScalarType compute, int64_t head_dim);
 
 }  // namespace grm::engine

@@ -18,6 +18,7 @@ using namespace attention_detail;
 namespace {
 
 constexpr int kLanes = 16;  // independent partial sums: the compiler vectorizes them without reassociating
+static_assert(kLanes == kDecodeAttentionHeadDimMultiple);
 
 // Σ q[d] · k[d] for d < D, D a multiple of kLanes.
 template <typename T>

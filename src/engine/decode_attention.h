@@ -23,10 +23,12 @@ struct DecodeRows {
 // Bm ∈ {1, B}: row b reads positions l < L that the mask does not hide (-inf). H must be a multiple of Hkv.
 // Arithmetic is float32 whatever the dtypes. Returns [B, H * D] in q's dtype.
 //
-// Two implementations compute the same thing: `best` uses AVX2 + FMA intrinsics where the CPU has them (x86-64,
-// head dim a multiple of 8) and the portable, compiler-vectorized loops elsewhere; `portable` forces the latter
+// Two implementations compute the same thing: `best` uses AVX2 + FMA + F16C intrinsics where the CPU has them
+// (x86-64, head dim a multiple of 8) and the portable, compiler-vectorized loops elsewhere; `portable` forces the latter
 // (tests compare both with a float64 reference).
 enum class AttentionKernel { best, portable };
+// decode_attention_supported needs the head dim to be a multiple of this.
+inline constexpr int64_t kDecodeAttentionHeadDimMultiple = 16;
 bool decode_attention_supported(const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc);
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc, const at::Tensor& mask,
                             const DecodeRows& rows, AttentionKernel kernel = AttentionKernel::best);

@@ -135,6 +135,9 @@ void KVCache::write_rows(int64_t layer, const at::Tensor& k, const at::Tensor& v
         x->stride(3) != 1 || !x->device().is_cpu() || x->sizes() != k.sizes())
       throw Error("KVCache::write_rows: keys and values must be CPU tensors [B, T, " + std::to_string(num_kv_heads_) +
                   ", " + std::to_string(head_dim_) + "] with a contiguous last dimension");
+    const auto t = x->scalar_type();
+    if (t != at::kFloat && t != at::kBFloat16 && t != at::kHalf)  // checked before anything is written
+      throw Error("KVCache::write_rows: keys and values must be float32, bfloat16 or float16");
   }
   const int64_t n_new = k.size(0) * k.size(1) * k.size(2);
   if (!src.empty() && src.size() != dst.size()) throw Error("KVCache::write_rows: src and dst differ in length");

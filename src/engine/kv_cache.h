@@ -1,7 +1,8 @@
 // Key/value cache for incremental decoding: a fixed number of slots (independent sequences) of a fixed
 // capacity (positions), all layers in one allocation.
 //
-// Layout: one tensor [2, num_layers, batch, n_kv_heads, capacity, head_dim] in the model's compute dtype;
+// Layout: one tensor [2, num_layers, batch, n_kv_heads, capacity, head_dim] in the storage dtype (float32,
+// bfloat16 or float16: Transformer::kv_dtype(), which need not be the compute dtype);
 // k(layer) / v(layer) are contiguous views [batch, n_kv_heads, capacity, head_dim]. Slot s holds positions
 // 0 .. length(s)-1; anything beyond is stale and masked out by the model. Slots are reused by reset().
 //

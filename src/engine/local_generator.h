@@ -24,7 +24,8 @@ namespace grm::engine {
 
 struct EngineOptions {
   c10::ScalarType dtype = c10::kBFloat16;  // compute dtype (bf16 uses oneDNN/AMX matmuls on this CPU)
-  std::optional<c10::ScalarType> kv_dtype;  // KV cache storage (Transformer::set_kv_dtype); unset: the model's
+  std::optional<c10::ScalarType> kv_dtype;  // KV cache storage, set on the model (Transformer::set_kv_dtype,
+                                           // so it applies to every user of that model); unset: left as is
   int max_batch = 64;                      // sequences decoded together
   int threads = 0;                         // libtorch intra-op and worker_pool threads; 0 keeps their defaults
   std::optional<bool> add_bos;             // default: when the config's bos_token_id is "<s>", "<bos>" or

@@ -223,7 +223,9 @@ Tensor Transformer::run_cached(const Tensor& tokens, const std::vector<int64_t>&
   ctx.scale = 1.0 / std::sqrt(static_cast<double>(D));
   // bf16/f16 batched matmuls are much faster on contiguous operands: when the slots are a contiguous range
   // and at least half of the capacity is in use, read all of it (the tail is masked) instead of a strided view.
-  const int64_t read_len = contiguous && dtype_ != torch::kFloat && 2 * kv_len >= C ? C : kv_len;
+  // (Not when the cache is stored in another dtype: what is read is converted anyway, so read only kv_len.)
+  const int64_t read_len =
+      contiguous && dtype_ != torch::kFloat && cache.dtype() == dtype_ && 2 * kv_len >= C ? C : kv_len;
   ctx.mask = make_mask(pos_t, read_len, config_.sliding_window, dtype_);
   ctx.cache = &cache;
   ctx.dst_rows = std::move(dst);

@@ -68,8 +68,9 @@ class Transformer : public torch::nn::Module {
 
   // The dtype of the caches make_cache() creates: the compute dtype unless set. float16 storage with float32
   // compute halves what decode attention reads (it is bound by memory bandwidth at k = 32); keys and values
-  // are rounded to float16 when written, attention runs in float32. Caches of any of float32 / bfloat16 /
-  // float16 work with either compute dtype (run_cached converts). Throws grm::Error for another dtype.
+  // are rounded to float16 when written (values beyond ±65504 become ±inf, as in any float16 cache),
+  // attention runs in float32. A cache of any of float32 / bfloat16 / float16 works with any compute dtype
+  // (run_cached converts). Throws grm::Error for another dtype.
   void set_kv_dtype(c10::ScalarType dtype);
   c10::ScalarType kv_dtype() const { return kv_dtype_; }
 

@@ -37,3 +37,20 @@ TEST(CpuDtype, AutoPicksBf16OnlyWithNativeBf16) {
   EXPECT_EQ(resolve_compute_dtype("bf16"), c10::kBFloat16);
   EXPECT_THROW(resolve_compute_dtype("fastest"), grm::Error);
 }
+
+TEST(CpuDtype, AutoKvDtypeIsFloat16OnlyForFloat32ComputeOnAvx2) {
+  using grm::engine::resolve_kv_dtype;
+  bool avx2 = false;
+#if defined(__x86_64__)
+  const std::string flags = cpuinfo_flags();
+  avx2 = flags.find(" avx2 ") != std::string::npos && flags.find(" fma ") != std::string::npos &&
+         flags.find(" f16c ") != std::string::npos;
+#endif
+  EXPECT_EQ(resolve_kv_dtype("auto", c10::kFloat, 64), avx2 ? c10::kHalf : c10::kFloat);
+  EXPECT_EQ(resolve_kv_dtype("auto", c10::kFloat, 12), c10::kFloat);  // head dim the kernel cannot take
+  EXPECT_EQ(resolve_kv_dtype("auto", c10::kBFloat16, 64), c10::kBFloat16);
+  EXPECT_EQ(resolve_kv_dtype("f32", c10::kFloat, 64), c10::kFloat);  // explicit names win
+  EXPECT_EQ(resolve_kv_dtype("f16", c10::kBFloat16, 12), c10::kHalf);
+  EXPECT_EQ(resolve_kv_dtype("bf16", c10::kFloat, 64), c10::kBFloat16);
+  EXPECT_THROW(resolve_kv_dtype("int8", c10::kFloat, 64), grm::Error);
+}

@@ -183,3 +183,20 @@ TEST(KVCache, WriteRowsRejectsWhatDoesNotFit) {
   const at::Tensor strided = torch::zeros({1, 1, 2, 32}).narrow(3, 0, 32).slice(3, 0, 32, 2);  // last stride 2
   EXPECT_THROW(c.write_rows(0, strided, strided, {0, 1}, {}), grm::Error);
 }
+
+// Rows whose length is not a multiple of 8 (the AVX2 conversion's scalar tail) and values at float16's edges:
+// the largest finite value, values that round to ±inf, subnormals, ties; the same bits as Tensor::to.
+TEST(KVCache, WriteRowsRoundsEdgeValuesLikeTensorTo) {
+  ModelConfig cfg = tiny_config();
+  cfg.head_dim = 13;
+  const std::vector<float> edge = {65504.0f, 65519.0f, 65520.0f, -70000.0f, 1e-8f, -3e-6f, 6.0e-5f, 1.0f + 1.0f / 2048,
+                                   1.0f + 3.0f / 2048, 0.0f, -0.0f, 2049.0f, 2051.0f};
+  for (auto cache_dtype : {torch::kHalf, torch::kBFloat16}) {
+    KVCache c = KVCache::create(cfg, 1, 2, cache_dtype);
+    at::Tensor k = torch::tensor(edge).view({1, 1, 1, 13}).expand({1, 1, 2, 13}).contiguous();
+    k[0][0][1].mul_(-0.37f);  // second head: other values, other ties
+    c.write_rows(0, k, k, {0, 2}, {});  // head 0 position 0, head 1 position 0
+    const at::Tensor got = c.k(0)[0].select(1, 0);  // [Hkv, D]
+    EXPECT_TRUE(torch::equal(got, k[0][0].to(cache_dtype))) << c10::toString(cache_dtype) << "\n" << got;
+  }
+}

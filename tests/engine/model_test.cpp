@@ -401,12 +401,16 @@ INSTANTIATE_TEST_SUITE_P(Model, ModelParity,
                                            Param{"tiny-qwen2.json", torch::kBFloat16, 3e-2},
                                            // float32 compute over a float16 cache (the default on AVX2 CPUs)
                                            Param{"tiny-llama.json", torch::kFloat, 2e-3, torch::kHalf},
-                                           Param{"tiny-qwen2.json", torch::kFloat, 2e-3, torch::kHalf}),
+                                           Param{"tiny-qwen2.json", torch::kFloat, 2e-3, torch::kHalf},
+                                           // other pairs of compute and storage dtype
+                                           Param{"tiny-llama.json", torch::kBFloat16, 3e-2, torch::kHalf},
+                                           Param{"tiny-qwen2.json", torch::kFloat, 2e-2, torch::kBFloat16}),
                          [](const auto& info) {
                            std::string n = info.param.config;
                            n = n.substr(5, n.find('.') - 5);
                            n += info.param.dtype == torch::kFloat ? "_f32" : "_bf16";
                            if (info.param.kv == torch::kHalf) n += "_kv_f16";
+                           if (info.param.kv == torch::kBFloat16) n += "_kv_bf16";
                            return n;
                          });
 

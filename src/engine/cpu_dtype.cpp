@@ -10,8 +10,12 @@
 namespace grm::engine {
 
 bool cpu_has_native_bf16() {
+#if defined(__x86_64__)
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#else
+  return false;  // not measured elsewhere: float32 is the safe default
+#endif
 }
 
 c10::ScalarType fast_compute_dtype() { return cpu_has_native_bf16() ? c10::kBFloat16 : c10::kFloat; }

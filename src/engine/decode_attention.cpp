@@ -84,16 +84,23 @@ inline __attribute__((always_inline)) void heads(const Args<T>& a, int64_t begin
 
 }  // namespace
 
+// One copy per x86 ISA level, picked at load time (the loops vectorize wider with AVX-512); elsewhere one.
+#if defined(__x86_64__)
+#define GRM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GRM_CLONES
+#endif
+
 namespace attention_detail {
-__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable(const Args<c10::BFloat16>& a,
+GRM_CLONES void heads_portable(const Args<c10::BFloat16>& a,
                                                                                  int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable(const Args<c10::Half>& a,
+GRM_CLONES void heads_portable(const Args<c10::Half>& a,
                                                                                  int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"))) void heads_portable(const Args<float>& a,
+GRM_CLONES void heads_portable(const Args<float>& a,
                                                                                  int64_t begin, int64_t end) {
   heads(a, begin, end);
 }

@@ -41,9 +41,17 @@ std::unique_ptr<engine::LocalGenerator> open_generator(const ModelArgs& args) {
     throw Error(dir + ": not a model directory (no config.json)");
   }
   engine::EngineOptions opt;
-  opt.dtype = engine::resolve_compute_dtype(args.dtype);
-  opt.kv_dtype = engine::resolve_kv_dtype(args.kv_dtype, opt.dtype,
-                                         engine::ModelConfig::load((fs::path(dir) / "config.json").string()).head_dim);
+  // The option's name in the message: both take dtype names.
+  const auto named = [](const char* option, auto resolve) {
+    try {
+      return resolve();
+    } catch (const Error& e) {
+      throw Error(std::string(option) + ": " + e.what());
+    }
+  };
+  opt.dtype = named("--dtype", [&] { return engine::resolve_compute_dtype(args.dtype); });
+  const int64_t head_dim = engine::ModelConfig::load((fs::path(dir) / "config.json").string()).head_dim;
+  opt.kv_dtype = named("--kv-dtype", [&] { return engine::resolve_kv_dtype(args.kv_dtype, opt.dtype, head_dim); });
   opt.threads = args.threads;
   opt.max_batch = args.max_batch;
   return engine::LocalGenerator::open(dir, opt);

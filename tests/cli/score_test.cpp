@@ -48,6 +48,23 @@ TEST(CliGenerate, SameArgumentsSameOutput) {
   EXPECT_NE(run_grm("generate --model " + model_dir() + " --prompt 'Judge this.' -n 4 --max-tokens 12 --seed 10").out, a.out);
 }
 
+// Every KV cache storage runs (same prompt, same seed: well-formed samples); a bad name is a usage error that
+// names its option.
+TEST(CliGenerate, KvDtypeChoicesAndErrors) {
+  const std::string args = "generate --model " + model_dir() + " --prompt 'Judge this.' -n 2 --max-tokens 6 --seed 9";
+  for (const char* kv : {"auto", "f32", "f16", "bf16"}) {
+    const auto r = run_grm(args + " --kv-dtype " + kv);
+    ASSERT_EQ(r.rc, 0) << kv << ": " << r.err;
+    EXPECT_EQ(lines(r.out).size(), 2u) << kv;
+  }
+  auto bad = run_grm(args + " --kv-dtype int8");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("--kv-dtype"), std::string::npos) << bad.err;
+  bad = run_grm(args + " --dtype int8");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("--dtype"), std::string::npos) << bad.err;
+}
+
 TEST(CliGenerate, CorruptModelIsExit2NamingTheFile) {
   const std::string bad = model_dir() + "-corrupt";
   std::filesystem::remove_all(bad);

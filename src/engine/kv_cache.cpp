@@ -22,7 +22,8 @@ namespace {
 GRM_AVX2_TARGET void float_to_half_avx2(const float* s, c10::Half* d, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
   for (; i < n; ++i) d[i] = c10::Half(s[i]);
 }
 #endif
@@ -128,7 +129,8 @@ at::Tensor KVCache::v(int64_t layer) const { return kv_[1][layer]; }
 
 void KVCache::write_rows(int64_t layer, const at::Tensor& k, const at::Tensor& v, const std::vector<int64_t>& dst,
                          const std::vector<int64_t>& src) {
-  if (layer < 0 || layer >= num_layers_) throw Error("KVCache::write_rows: layer " + std::to_string(layer) + " out of range");
+  if (layer < 0 || layer >= num_layers_)
+    throw Error("KVCache::write_rows: layer " + std::to_string(layer) + " out of range");
   const int64_t rows = batch() * num_kv_heads_ * capacity_;
   for (const at::Tensor* x : {&k, &v}) {
     if (!x->defined() || x->dim() != 4 || x->size(2) != num_kv_heads_ || x->size(3) != head_dim_ ||
@@ -142,8 +144,8 @@ void KVCache::write_rows(int64_t layer, const at::Tensor& k, const at::Tensor& v
   const int64_t n_new = k.size(0) * k.size(1) * k.size(2);
   if (!src.empty() && src.size() != dst.size()) throw Error("KVCache::write_rows: src and dst differ in length");
   if (src.empty() && static_cast<int64_t>(dst.size()) != n_new)
-    throw Error("KVCache::write_rows: " + std::to_string(dst.size()) + " destination rows for " + std::to_string(n_new) +
-                " new rows");
+    throw Error("KVCache::write_rows: " + std::to_string(dst.size()) + " destination rows for " +
+                std::to_string(n_new) + " new rows");
   for (int64_t d : dst)
     if (d < 0 || d >= rows) throw Error("KVCache::write_rows: destination row " + std::to_string(d) + " out of range");
   for (int64_t r : src)

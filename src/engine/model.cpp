@@ -52,7 +52,8 @@ void check_tokens(const Tensor& tokens, int64_t dims, int64_t vocab, const char*
 
 // ---- Transformer ----------------------------------------------------------------------------------------
 
-Transformer::Transformer(ModelConfig config, c10::ScalarType dtype) : config_(std::move(config)), dtype_(dtype), kv_dtype_(dtype) {
+Transformer::Transformer(ModelConfig config, c10::ScalarType dtype)
+    : config_(std::move(config)), dtype_(dtype), kv_dtype_(dtype) {
   if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
     throw Error("model compute dtype must be float32, bfloat16 or float16");
   config_.validate();

@@ -1,7 +1,8 @@
 // Pieces shared by the engine's AVX2 kernels (decode attention, engine::linear, the KV cache's row writes).
 // x86-64 only: include inside `#if defined(__x86_64__)`. "AVX2" here means AVX2 + FMA + F16C (every CPU with
-// AVX2 so far has the other two; a VM that hides F16C loses these kernels, not correctness). Functions marked GRM_AVX2 are compiled for that ISA whatever the TU's flags,
-// so callers must check cpu_has_avx2() first (or be GRM_AVX2 / GRM_AVX2_TARGET themselves).
+// AVX2 so far has the other two; a VM that hides F16C loses these kernels, not correctness). Functions marked
+// GRM_AVX2 are compiled for that ISA whatever the TU's flags, so callers must check cpu_has_avx2() first (or
+// be GRM_AVX2 / GRM_AVX2_TARGET themselves).
 #pragma once
 #include <immintrin.h>
 

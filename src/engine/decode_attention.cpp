@@ -18,7 +18,7 @@ using namespace attention_detail;
 namespace {
 
 constexpr int kLanes = 16;  // independent partial sums: the compiler vectorizes them without reassociating
-static_assert(kLanes == kDecodeAttentionHeadDimMultiple);
+static_assert(kLanes == kDecodeAttentionHeadDimMultiple);  // the portable loops need D % kLanes == 0
 
 // Σ q[d] · k[d] for d < D, D a multiple of kLanes.
 template <typename T>
@@ -92,16 +92,13 @@ inline __attribute__((always_inline)) void heads(const Args<T>& a, int64_t begin
 #endif
 
 namespace attention_detail {
-GRM_CLONES void heads_portable(const Args<c10::BFloat16>& a,
-                                                                                 int64_t begin, int64_t end) {
+GRM_CLONES void heads_portable(const Args<c10::BFloat16>& a, int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
-GRM_CLONES void heads_portable(const Args<c10::Half>& a,
-                                                                                 int64_t begin, int64_t end) {
+GRM_CLONES void heads_portable(const Args<c10::Half>& a, int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
-GRM_CLONES void heads_portable(const Args<float>& a,
-                                                                                 int64_t begin, int64_t end) {
+GRM_CLONES void heads_portable(const Args<float>& a, int64_t begin, int64_t end) {
   heads(a, begin, end);
 }
 }  // namespace attention_detail
@@ -142,7 +139,7 @@ bool decode_attention_supported(const at::Tensor& q, const at::Tensor& keys, con
   if (values.scalar_type() != t || (q.scalar_type() != at::kFloat && q.scalar_type() != at::kBFloat16)) return false;
   if (!keys.device().is_cpu() || keys.dim() != 4 || values.sizes() != keys.sizes()) return false;
   if (keys.stride(3) != 1 || values.stride(3) != 1) return false;
-  return keys.size(3) % kLanes == 0 && q.dim() == 3 && q.size(1) % keys.size(1) == 0 && q.size(2) == keys.size(3);
+  return keys.size(3) % kDecodeAttentionHeadDimMultiple == 0 && q.dim() == 3 && q.size(1) % keys.size(1) == 0 && q.size(2) == keys.size(3);
 }
 
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,

@@ -139,8 +139,8 @@ struct Group {
 
 template <typename T>
 GRM_AVX2_TARGET void groups_avx2(const Args<T>& a, const std::vector<int64_t>& members,
-                                                     const std::vector<Group>& groups, int64_t tile,
-                                                     int64_t item_begin, int64_t item_end) {
+                                 const std::vector<Group>& groups, int64_t tile, int64_t item_begin,
+                                 int64_t item_end) {
   const int64_t D = a.D, G = a.G;
   const auto ng = static_cast<int64_t>(groups.size());
   // Scratch kept per thread: the pool calls this once per item, several hundred times per request.

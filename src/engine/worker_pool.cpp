@@ -19,7 +19,6 @@ namespace grm::engine {
 
 namespace {
 
-
 thread_local bool in_job = false;  // this thread is running items of a job (nested calls run serially)
 
 // A decode step calls the pool a few dozen times (each layer's attention, and the small products of

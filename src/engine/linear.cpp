@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
 
+#include "core/error.h"
 #include "engine/worker_pool.h"
 
 #if defined(__x86_64__)
@@ -37,15 +38,15 @@ GRM_AVX2 void store3(float* y, __m256 v0, __m256 v1, __m256 v2, __m256 b0, __m25
   _mm256_storeu_ps(y + 16, _mm256_add_ps(v2, b2));
 }
 
-// W stored transposed: row k of W holds the k-th input's weight for every output (w[k * ldw + n]). Rows x[0..R)
-// (R <= 4) times 24 output columns from n on, accumulated in 12 registers while W's rows stream by once.
+// Rows x[0..R) (R <= 4, row stride K) times a strip of 24 output columns whose k-th row of weights is at
+// w + k·ldw (transposed storage: ldw = N; a packed panel: ldw = 24), accumulated in 12 registers while the strip
+// streams by once; y holds the R output rows (stride ldy), bias the strip's 24 biases or nullptr.
 template <int R>
-GRM_AVX2 void block24_transposed(const Operands& o, const float* x, float* y, int64_t n) {
+GRM_AVX2 void block24(const float* w, int64_t ldw, const float* x, int64_t K, const float* bias, float* y,
+                      int64_t ldy) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
   __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
-  const float* w = o.w + n;
-  const int64_t K = o.K;
-  for (int64_t k = 0; k < K; ++k, w += o.ldw) {
+  for (int64_t k = 0; k < K; ++k, w += ldw) {
     const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), w2 = _mm256_loadu_ps(w + 16);
     __m256 a = _mm256_broadcast_ss(x + k);
     c00 = _mm256_fmadd_ps(a, w0, c00), c01 = _mm256_fmadd_ps(a, w1, c01), c02 = _mm256_fmadd_ps(a, w2, c02);
@@ -62,67 +63,91 @@ GRM_AVX2 void block24_transposed(const Operands& o, const float* x, float* y, in
       c30 = _mm256_fmadd_ps(a, w0, c30), c31 = _mm256_fmadd_ps(a, w1, c31), c32 = _mm256_fmadd_ps(a, w2, c32);
     }
   }
-  const __m256 b0 = o.bias ? _mm256_loadu_ps(o.bias + n) : _mm256_setzero_ps();
-  const __m256 b1 = o.bias ? _mm256_loadu_ps(o.bias + n + 8) : _mm256_setzero_ps();
-  const __m256 b2 = o.bias ? _mm256_loadu_ps(o.bias + n + 16) : _mm256_setzero_ps();
-  store3(y + n, c00, c01, c02, b0, b1, b2);
-  if constexpr (R > 1) store3(y + o.N + n, c10, c11, c12, b0, b1, b2);
-  if constexpr (R > 2) store3(y + 2 * o.N + n, c20, c21, c22, b0, b1, b2);
-  if constexpr (R > 3) store3(y + 3 * o.N + n, c30, c31, c32, b0, b1, b2);
+  const __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+  const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+  const __m256 b2 = bias ? _mm256_loadu_ps(bias + 16) : _mm256_setzero_ps();
+  store3(y, c00, c01, c02, b0, b1, b2);
+  if constexpr (R > 1) store3(y + ldy, c10, c11, c12, b0, b1, b2);
+  if constexpr (R > 2) store3(y + 2 * ldy, c20, c21, c22, b0, b1, b2);
+  if constexpr (R > 3) store3(y + 3 * ldy, c30, c31, c32, b0, b1, b2);
 }
 
-// The same for 8 columns (the tail of N after the 24-column blocks).
+// The same for a strip of 8 columns (the tail of N after the 24-column strips, transposed storage).
 template <int R>
-GRM_AVX2 void block8_transposed(const Operands& o, const float* x, float* y, int64_t n) {
+GRM_AVX2 void block8(const float* w, int64_t ldw, const float* x, int64_t K, const float* bias, float* y,
+                     int64_t ldy) {
   __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-  const float* w = o.w + n;
-  const int64_t K = o.K;
-  for (int64_t k = 0; k < K; ++k, w += o.ldw) {
+  for (int64_t k = 0; k < K; ++k, w += ldw) {
     const __m256 w0 = _mm256_loadu_ps(w);
     c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(x + k), w0, c0);
     if constexpr (R > 1) c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(x + K + k), w0, c1);
     if constexpr (R > 2) c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(x + 2 * K + k), w0, c2);
     if constexpr (R > 3) c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(x + 3 * K + k), w0, c3);
   }
-  const __m256 b = o.bias ? _mm256_loadu_ps(o.bias + n) : _mm256_setzero_ps();
-  _mm256_storeu_ps(y + n, _mm256_add_ps(c0, b));
-  if constexpr (R > 1) _mm256_storeu_ps(y + o.N + n, _mm256_add_ps(c1, b));
-  if constexpr (R > 2) _mm256_storeu_ps(y + 2 * o.N + n, _mm256_add_ps(c2, b));
-  if constexpr (R > 3) _mm256_storeu_ps(y + 3 * o.N + n, _mm256_add_ps(c3, b));
+  const __m256 b = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+  _mm256_storeu_ps(y, _mm256_add_ps(c0, b));
+  if constexpr (R > 1) _mm256_storeu_ps(y + ldy, _mm256_add_ps(c1, b));
+  if constexpr (R > 2) _mm256_storeu_ps(y + 2 * ldy, _mm256_add_ps(c2, b));
+  if constexpr (R > 3) _mm256_storeu_ps(y + 3 * ldy, _mm256_add_ps(c3, b));
 }
 
-// All rows, 24 (Wide) or 8 columns from n on. Within a strip of columns all row blocks run before the next
-// strip, so the strip of W (K × 96 bytes) comes from memory once and from L1/L2 for the other row blocks.
+// All rows times one strip (24 columns when Wide, else 8): every row block runs before the next strip, so the
+// strip (K × 96 bytes) comes from memory once and from L1/L2 for the other row blocks. x has `rows` rows of K,
+// y rows of ldy.
 template <bool Wide, int R>
-GRM_AVX2 void block(const Operands& o, int64_t m, int64_t n) {
+GRM_AVX2 void block(const float* w, int64_t ldw, const float* x, int64_t K, const float* bias, float* y, int64_t ldy) {
   if constexpr (Wide) {
-    block24_transposed<R>(o, o.x + m * o.K, o.y + m * o.N, n);
+    block24<R>(w, ldw, x, K, bias, y, ldy);
   } else {
-    block8_transposed<R>(o, o.x + m * o.K, o.y + m * o.N, n);
+    block8<R>(w, ldw, x, K, bias, y, ldy);
   }
 }
 template <bool Wide>
-GRM_AVX2 void row_blocks(const Operands& o, int64_t n) {
+GRM_AVX2 void row_blocks(const float* w, int64_t ldw, const float* x, int64_t rows, int64_t K, const float* bias,
+                         float* y, int64_t ldy) {
   int64_t m = 0;
-  for (; m + 4 <= o.rows; m += 4) block<Wide, 4>(o, m, n);
-  switch (o.rows - m) {
-    case 3: return block<Wide, 3>(o, m, n);
-    case 2: return block<Wide, 2>(o, m, n);
-    case 1: return block<Wide, 1>(o, m, n);
+  for (; m + 4 <= rows; m += 4) block<Wide, 4>(w, ldw, x + m * K, K, bias, y + m * ldy, ldy);
+  switch (rows - m) {
+    case 3: return block<Wide, 3>(w, ldw, x + m * K, K, bias, y + m * ldy, ldy);
+    case 2: return block<Wide, 2>(w, ldw, x + m * K, K, bias, y + m * ldy, ldy);
+    case 1: return block<Wide, 1>(w, ldw, x + m * K, K, bias, y + m * ldy, ldy);
     default: return;
   }
 }
 
 GRM_AVX2_TARGET void span_transposed(const Operands& o, int64_t n0, int64_t n1) {
   int64_t n = n0;
-  for (; n + 24 <= n1; n += 24) row_blocks<true>(o, n);
-  for (; n + 8 <= n1; n += 8) row_blocks<false>(o, n);
+  auto bias = [&](int64_t c) { return o.bias ? o.bias + c : nullptr; };
+  for (; n + 24 <= n1; n += 24) row_blocks<true>(o.w + n, o.ldw, o.x, o.rows, o.K, bias(n), o.y + n, o.N);
+  for (; n + 8 <= n1; n += 8) row_blocks<false>(o.w + n, o.ldw, o.x, o.rows, o.K, bias(n), o.y + n, o.N);
   for (; n < n1; ++n)  // fewer than 8 columns left (N not a multiple of 8)
     for (int64_t r = 0; r < o.rows; ++r) {
       float s = o.bias ? o.bias[n] : 0.0f;
       for (int64_t k = 0; k < o.K; ++k) s += o.x[r * o.K + k] * o.w[k * o.ldw + n];
       o.y[r * o.N + n] = s;
     }
+}
+
+// W packed (pack_weight): panel p holds columns 24p .. 24p+23 as [K, 24], zero-padded past N. n0 is a multiple
+// of 24. The last panel of an N that is not a multiple of 24 is computed into a scratch block and its real
+// columns copied out.
+GRM_AVX2_TARGET void span_packed(const Operands& o, int64_t n0, int64_t n1) {
+  for (int64_t n = n0; n < n1; n += kPanelWidth) {
+    const float* panel = o.w + (n / kPanelWidth) * o.K * kPanelWidth;
+    if (n + kPanelWidth <= o.N) {
+      row_blocks<true>(panel, kPanelWidth, o.x, o.rows, o.K, o.bias ? o.bias + n : nullptr, o.y + n, o.N);
+      continue;
+    }
+    const int64_t cols = o.N - n;
+    float scratch[4 * kPanelWidth];
+    for (int64_t m = 0; m < o.rows; m += 4) {
+      const int64_t r = std::min<int64_t>(4, o.rows - m);
+      row_blocks<true>(panel, kPanelWidth, o.x + m * o.K, r, o.K, nullptr, scratch, kPanelWidth);
+      for (int64_t i = 0; i < r; ++i)
+        for (int64_t c = 0; c < cols; ++c)
+          o.y[(m + i) * o.N + n + c] = scratch[i * kPanelWidth + c] + (o.bias ? o.bias[n + c] : 0.0f);
+    }
+  }
 }
 
 // W as loaded: row n of W is output n's weights (w[n * ldw + k]). Rows x[0..R) (R <= 2) times 4 outputs from n
@@ -170,18 +195,20 @@ GRM_AVX2_TARGET void span_rowmajor(const Operands& o, int64_t n0, int64_t n1) {
   }
 }
 
-void run(const Operands& o, bool transposed) {
+enum class Storage { row_major, transposed, packed };
+
+void run(const Operands& o, Storage storage) {
   // Below ~2^17 multiply-adds (~10 µs on one core) a second thread costs more than it saves.
   const int threads = o.rows * o.K * o.N >= (int64_t{1} << 17) ? worker_threads() : 1;
   const int64_t pieces = std::max<int64_t>(1, std::min<int64_t>(4 * threads, o.N / 48));
-  const int64_t width = ((o.N + pieces - 1) / pieces + 23) / 24 * 24;  // whole 24-column blocks
+  const int64_t width = ((o.N + pieces - 1) / pieces + 23) / 24 * 24;  // whole 24-column strips (panels)
   const int64_t items = (o.N + width - 1) / width;
   auto item = [&](int64_t i) {
     const int64_t n0 = i * width, n1 = std::min(o.N, n0 + width);
-    if (transposed) {
-      span_transposed(o, n0, n1);
-    } else {
-      span_rowmajor(o, n0, n1);
+    switch (storage) {
+      case Storage::packed: return span_packed(o, n0, n1);
+      case Storage::transposed: return span_transposed(o, n0, n1);
+      case Storage::row_major: return span_rowmajor(o, n0, n1);
     }
   };
   if (threads > 1) {
@@ -194,38 +221,75 @@ void run(const Operands& o, bool transposed) {
 // w[n][k] at n + k·ldw (transposed storage) rather than at n·ldw + k.
 bool stored_transposed(const at::Tensor& w) { return w.stride(1) != 1 || (w.stride(0) == 1 && w.size(0) > 1); }
 
+bool float_cpu_strided(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat && t.device().is_cpu() && t.layout() == at::kStrided;
+}
+
+// Whether x and bias suit the kernels here for a weight of N outputs and K inputs (rows not checked).
+bool operands_fit(const at::Tensor& x, const at::Tensor& bias, int64_t N, int64_t K) {
+  if (!avx2::cpu_has_avx2() || at::GradMode::is_enabled() || !float_cpu_strided(x)) return false;
+  if (x.dim() < 1 || x.size(-1) != K || x.numel() == 0 || N == 0) return false;
+  return !bias.defined() ||
+         (float_cpu_strided(bias) && bias.dim() == 1 && bias.size(0) == N && bias.is_contiguous());
+}
+
 }  // namespace
 
 bool small_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
-  if (!avx2::cpu_has_avx2() || at::GradMode::is_enabled()) return false;
-  if (x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.device().is_cpu() || !w.device().is_cpu())
-    return false;
-  if (x.layout() != at::kStrided || w.layout() != at::kStrided) return false;
-  if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1) || x.numel() == 0 || w.numel() == 0) return false;
+  if (!float_cpu_strided(w) || w.dim() != 2 || !operands_fit(x, bias, w.size(0), w.size(1))) return false;
   if (w.stride(1) != 1 && w.stride(0) != 1) return false;  // rows of W, one way or the other
   const int64_t rows = x.numel() / x.size(-1);
   const bool cached = w.numel() * static_cast<int64_t>(sizeof(float)) <= kCachedWeightBytes;
-  if (stored_transposed(w) ? rows > (cached ? kMaxRowsTransposed : 4) : rows > (cached ? kMaxRowsRowMajor : 2))
-    return false;
-  if (bias.defined() && (bias.scalar_type() != at::kFloat || !bias.device().is_cpu() ||
-                         bias.layout() != at::kStrided || bias.dim() != 1 || bias.size(0) != w.size(0) ||
-                         !bias.is_contiguous()))
-    return false;
-  return true;
+  return stored_transposed(w) ? rows <= (cached ? kMaxRowsTransposed : 4) : rows <= (cached ? kMaxRowsRowMajor : 2);
 }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
-  if (!small_linear_applies(x, w, bias)) return at::linear(x, w, bias);
+bool packed_kernel_available() { return avx2::cpu_has_avx2(); }
+
+PackedWeight pack_weight(const at::Tensor& w) {
+  if (!w.defined() || w.dim() != 2 || !float_cpu_strided(w))
+    throw Error("pack_weight: needs a float32 CPU matrix [N, K]");
+  at::NoGradGuard no_grad;
+  const int64_t N = w.size(0), K = w.size(1), panels = (N + kPanelWidth - 1) / kPanelWidth;
+  at::Tensor padded = at::zeros({panels * kPanelWidth, K}, w.options());
+  padded.narrow(0, 0, N).copy_(w);
+  PackedWeight p;
+  p.panels = padded.view({panels, kPanelWidth, K}).transpose(1, 2).contiguous();  // [panels, K, 24]
+  p.n = N;
+  p.source = w.data_ptr();
+  p.version = w.is_inference() ? 0 : w._version();
+  return p;
+}
+
+bool PackedWeight::matches(const at::Tensor& w) const {
+  return panels.defined() && w.dim() == 2 && w.size(0) == n && w.size(1) == panels.size(1) &&
+         w.data_ptr() == source && (w.is_inference() ? 0 : w._version()) == version;
+}
+
+bool packed_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                           const PackedWeight& packed) {
+  return packed.matches(w) && operands_fit(x, bias, w.size(0), w.size(1));
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const PackedWeight* packed) {
+  Storage storage;
+  if (packed != nullptr && packed_linear_applies(x, w, bias, *packed)) {
+    storage = Storage::packed;
+  } else if (small_linear_applies(x, w, bias)) {
+    storage = stored_transposed(w) ? Storage::transposed : Storage::row_major;
+  } else {
+    return at::linear(x, w, bias);
+  }
   RECORD_FUNCTION("grm::linear", std::vector<c10::IValue>());  // named in `grm bench decode --profile`
   const int64_t K = w.size(1), N = w.size(0);
   const at::Tensor xc = x.contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = N;
   at::Tensor y = at::empty(shape, x.options());
-  const bool transposed = stored_transposed(w);
-  run(Operands{xc.data_ptr<float>(), w.data_ptr<float>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
-               y.data_ptr<float>(), xc.numel() / K, K, N, transposed ? w.stride(1) : w.stride(0)},
-      transposed);
+  const float* wp = storage == Storage::packed ? packed->panels.data_ptr<float>() : w.data_ptr<float>();
+  const int64_t ldw = storage == Storage::packed ? kPanelWidth : storage == Storage::transposed ? w.stride(1) : w.stride(0);
+  run(Operands{xc.data_ptr<float>(), wp, bias.defined() ? bias.data_ptr<float>() : nullptr, y.data_ptr<float>(),
+               xc.numel() / K, K, N, ldw},
+      storage);
   return y;
 }
 
@@ -235,7 +299,13 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
 
 namespace grm::engine {
 bool small_linear_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) { return at::linear(x, w, bias); }
+bool packed_kernel_available() { return false; }
+PackedWeight pack_weight(const at::Tensor&) { throw Error("pack_weight: no packed kernel on this architecture"); }
+bool PackedWeight::matches(const at::Tensor&) const { return false; }
+bool packed_linear_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, const PackedWeight&) { return false; }
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const PackedWeight*) {
+  return at::linear(x, w, bias);
+}
 }  // namespace grm::engine
 
 #endif

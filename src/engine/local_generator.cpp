@@ -68,7 +68,9 @@ LocalGenerator::LocalGenerator(std::shared_ptr<Transformer> model, std::shared_p
 std::unique_ptr<LocalGenerator> LocalGenerator::open(const std::string& dir, EngineOptions options) {
   auto model = load_model(dir, options.dtype);
   model->eval();
-  model->store_linear_weights_transposed();  // this model only decodes
+  // This model only runs inference: packed weights where the CPU has the kernel, else the storage OpenBLAS
+  // multiplies fastest.
+  if (!model->pack_linear_weights()) model->store_linear_weights_transposed();
   std::shared_ptr<const Tokenizer> tok = Tokenizer::load(dir);
   return std::make_unique<LocalGenerator>(std::move(model), std::move(tok), options);
 }

@@ -75,6 +75,22 @@ void Transformer::store_linear_weights_transposed() {
   if (lm_head_) lm_head_->store_transposed();
 }
 
+bool Transformer::pack_linear_weights() {
+  if (dtype_ != torch::kFloat || !packed_kernel_available()) return false;
+  for (auto& layer : model_->layers) {
+    layer->self_attn->qkv.pack();
+    layer->self_attn->o_proj->pack();
+    layer->mlp->gate_up.pack();
+    layer->mlp->down_proj->pack();
+  }
+  if (lm_head_) {
+    lm_head_->pack();
+  } else {
+    lm_packed_ = pack_weight(model_->embed_tokens->weight);
+  }
+  return true;
+}
+
 void Transformer::init_random(uint64_t seed, double std) {
   torch::NoGradGuard no_grad;
   at::Generator gen = at::detail::createCPUGenerator(seed);
@@ -119,7 +135,7 @@ Tensor Transformer::rope_table(int64_t positions) {
 Tensor Transformer::logits(const Tensor& hidden) {
   const Tensor h = (*model_->norm)(hidden);
   const Tensor& w = lm_head_ ? lm_head_->weight : model_->embed_tokens->weight;
-  return engine::linear(h, w).to(torch::kFloat);
+  return engine::linear(h, w, {}, lm_head_ ? &lm_head_->packed : &lm_packed_).to(torch::kFloat);
 }
 
 Tensor Transformer::forward(const Tensor& tokens) {

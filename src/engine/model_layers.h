@@ -29,12 +29,14 @@ struct LinearLayer : torch::nn::Module {
     weight = register_parameter("weight", w);
     if (b.defined()) bias = register_parameter("bias", b);
   }
-  Tensor operator()(const Tensor& x) const { return engine::linear(x, weight, bias); }
+  PackedWeight packed;  // see Transformer::pack_linear_weights
+  Tensor operator()(const Tensor& x) const { return engine::linear(x, weight, bias, &packed); }
   // Same values, transposed storage (see Transformer::store_linear_weights_transposed).
   void store_transposed() {
     torch::NoGradGuard no_grad;
     weight.set_data(weight.t().contiguous().t());
   }
+  void pack() { packed = pack_weight(weight); }
 };
 
 struct Embedding : torch::nn::Module {
@@ -107,6 +109,7 @@ inline Tensor attend(const Tensor& q, const Tensor& keys, const Tensor& values, 
 // storage (e.g. Module::to() replaced it), fused() returns false and callers use the separate layers.
 struct FusedLinear {
   Tensor weight, bias;
+  PackedWeight packed;  // of the fused weight (Transformer::pack_linear_weights)
   std::vector<std::shared_ptr<LinearLayer>> parts;
   std::vector<const void*> ptrs;
 
@@ -141,6 +144,10 @@ struct FusedLinear {
       off += o;
     }
   }
+  void pack() {
+    torch::NoGradGuard no_grad;  // fused() is false under autograd
+    if (fused()) packed = pack_weight(weight);
+  }
   bool fused() const {
     if (at::GradMode::is_enabled()) return false;  // training: gradients flow to the separate parameters
     size_t i = 0;
@@ -171,7 +178,7 @@ struct Attention : torch::nn::Module {
     const int64_t B = x.size(0), T = x.size(1), D = head_dim, H = heads, Hkv = kv_heads;
     Tensor q, k, v;
     if (qkv.fused()) {
-      const Tensor y = engine::linear(x, qkv.weight, qkv.bias).view({B, T, H + 2 * Hkv, D});
+      const Tensor y = engine::linear(x, qkv.weight, qkv.bias, &qkv.packed).view({B, T, H + 2 * Hkv, D});
       const Tensor qk = rotary(y.narrow(2, 0, H + Hkv), ctx);
       q = qk.narrow(2, 0, H).mul_(ctx.scale);
       k = qk.narrow(2, H, Hkv);
@@ -219,7 +226,7 @@ struct Mlp : torch::nn::Module {
   Tensor operator()(const Tensor& x) const {
     Tensor g, u;
     if (gate_up.fused()) {
-      const Tensor y = engine::linear(x, gate_up.weight);
+      const Tensor y = engine::linear(x, gate_up.weight, {}, &gate_up.packed);
       g = y.narrow(-1, 0, inter);
       u = y.narrow(-1, inter, inter);
     } else {

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/error.h"
 #include "engine/worker_pool.h"
 
 
@@ -124,6 +125,72 @@ TEST(SmallLinear, SameBitsWithAnyNumberOfThreads) {
   for (int threads : {2, 3}) {
     grm::engine::set_worker_threads(threads);
     EXPECT_TRUE(torch::equal(grm::engine::linear(x, w, b), one)) << threads << " threads";
+  }
+  grm::engine::set_worker_threads(0);
+}
+
+// Packed weights (pack_weight): decode and prefill row counts, N with partial last panels, both
+// storages of the source weight, with and without bias, one and two threads.
+TEST(PackedLinear, MatchesTheReferenceForRowBlocksAndPartialPanels) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(5);
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {3, 30}};
+  for (int threads : {1, 2}) {
+    grm::engine::set_worker_threads(threads);
+    for (auto [K, N] : shapes)
+      for (int64_t M : {1, 3, 4, 5, 17, 32, 33, 64, 130})
+        for (bool transposed : {false, true})
+          for (bool with_bias : {false, true}) {
+            const at::Tensor x = torch::randn({M, 1, K});
+            at::Tensor w = torch::randn({N, K});
+            if (transposed) w = w.t().contiguous().t();
+            const at::Tensor b = with_bias ? torch::randn({N}) : at::Tensor();
+            const auto packed = grm::engine::pack_weight(w);
+            const std::string label = std::to_string(threads) + " threads, M " + std::to_string(M) + ", K " +
+                                      std::to_string(K) + ", N " + std::to_string(N) +
+                                      (transposed ? ", transposed" : "") + (with_bias ? ", bias" : "");
+            ASSERT_EQ(packed.panels.sizes(), (std::vector<int64_t>{(N + 23) / 24, K, 24})) << label;
+            ASSERT_TRUE(grm::engine::packed_linear_applies(x, w, b, packed)) << label;
+            expect_close(grm::engine::linear(x, w, b, &packed), reference(x, w, b), label);
+          }
+  }
+  grm::engine::set_worker_threads(0);
+}
+
+// A packed copy serves only the weight it was made from, unchanged; otherwise linear() takes another path and
+// the result is still right.
+TEST(PackedLinear, FallsBackWhenTheWeightChangesOrTooManyRows) {
+  torch::NoGradGuard no_grad;
+  at::Tensor w = torch::randn({40, 32});
+  const auto packed = grm::engine::pack_weight(w);
+  const at::Tensor x = torch::randn({5, 32});
+  EXPECT_TRUE(grm::engine::packed_linear_applies(x, w, {}, packed));
+  const at::Tensor other = w.clone();
+  EXPECT_FALSE(grm::engine::packed_linear_applies(x, other, {}, packed)) << "another tensor";
+  EXPECT_FALSE(grm::engine::packed_linear_applies(x, w.narrow(0, 0, 39), {}, packed)) << "another shape";
+  w.mul_(2);  // changed in place: the copy is stale
+  EXPECT_FALSE(grm::engine::packed_linear_applies(x, w, {}, packed));
+  expect_close(grm::engine::linear(x, w, {}, &packed), reference(x, w, {}), "changed weight");
+  const auto repacked = grm::engine::pack_weight(w);
+  EXPECT_TRUE(grm::engine::packed_linear_applies(x, w, {}, repacked));
+  {
+    torch::AutoGradMode grad(true);
+    EXPECT_FALSE(grm::engine::packed_linear_applies(x, w, {}, repacked)) << "autograd takes at::linear";
+  }
+  EXPECT_THROW(grm::engine::pack_weight(w.to(torch::kBFloat16)), grm::Error);
+  EXPECT_THROW(grm::engine::pack_weight(torch::randn({8})), grm::Error);
+}
+
+TEST(PackedLinear, SameBitsWithAnyNumberOfThreads) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor w = torch::randn({1408, 256}).t().contiguous().t(), x = torch::randn({32, 256});
+  const at::Tensor b = torch::randn({1408});
+  const auto packed = grm::engine::pack_weight(w);
+  grm::engine::set_worker_threads(1);
+  const at::Tensor one = grm::engine::linear(x, w, b, &packed);
+  for (int threads : {2, 3}) {
+    grm::engine::set_worker_threads(threads);
+    EXPECT_TRUE(torch::equal(grm::engine::linear(x, w, b, &packed), one)) << threads << " threads";
   }
   grm::engine::set_worker_threads(0);
 }

@@ -260,6 +260,43 @@ TEST(Model, TransposedWeightStorageKeepsValuesAndOutputs) {
   }
 }
 
+// Packed copies of the linear weights (what LocalGenerator::open sets up on AVX2 CPUs): the same outputs as
+// the plain weights in full passes (prefill-sized products) and cached decoding, whether the weights were
+// transposed first or not, the tied embedding's logits included; a weight changed after packing is read
+// from the parameter again.
+TEST(Model, PackedWeightsKeepOutputs) {
+  if (!grm::engine::packed_kernel_available()) GTEST_SKIP() << "no AVX2: nothing is packed";
+  for (const char* config : {"tiny-llama.json", "tiny-qwen2.json"})
+    for (bool transposed : {false, true}) {
+      SCOPED_TRACE(std::string(config) + (transposed ? " transposed" : ""));
+      auto m = make_model(config, torch::kFloat);
+      auto bf = make_model(config, torch::kBFloat16);
+      EXPECT_FALSE(bf->pack_linear_weights()) << "bf16 compute is not packed";
+      const auto tokens = random_tokens(16, 300, 9).view({2, 8});
+      torch::NoGradGuard g;
+      const auto before = m->forward(tokens);
+      if (transposed) m->store_linear_weights_transposed();
+      ASSERT_TRUE(m->pack_linear_weights());
+      EXPECT_LT(max_diff(before, m->forward(tokens)), 1e-5);
+      KVCache cache = m->make_cache(2, 16);
+      m->prefill(tokens.narrow(1, 0, 5), {5, 5}, cache, {0, 1});
+      for (int64_t t = 5; t < 8; ++t) {
+        const auto step = m->decode(tokens.select(1, t).contiguous(), cache, {0, 1});
+        EXPECT_LT(max_diff(step, before.select(1, t)), 1e-4) << "position " << t;
+      }
+      for (auto& [n, p] : m->named_weights())
+        if (n.find("o_proj.weight") != std::string::npos || n.find("up_proj") != std::string::npos) p.mul_(1.5);
+      const auto changed = m->forward(tokens);
+      EXPECT_GT(max_diff(changed, before), 1e-3);
+      torch::Tensor separate;
+      {
+        torch::AutoGradMode on(true);  // the separate parameters through at::linear
+        separate = m->forward(tokens).detach();
+      }
+      EXPECT_LT(max_diff(changed, separate), 1e-5);
+    }
+}
+
 TEST(Model, RightPaddingOnlyAffectsLaterPositions) {
   auto m = make_model("tiny-llama.json", torch::kFloat);
   const auto seq = random_tokens(9, 300, 4);

@@ -128,7 +128,7 @@ TEST(DecodeAttention, GroupsOfForksMatchTheReference) {
   }
 }
 
-// Contexts of many tiles (the AVX2 kernel walks a shared prefix tile by tile for groups of at most 8 forks):
+// Contexts of many tiles (the AVX2 kernel walks a shared prefix tile by tile for groups of at most 16 forks):
 // 18 forks of one prompt, the origin's row among them, shared lengths that differ, masks that differ inside
 // the shared prefix for some rows (the common part must stop there), and a group whose origin is not in the batch.
 TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
@@ -156,6 +156,33 @@ TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
     const at::Tensor q = (torch::randn({B, H, D}) * 0.2).to(dtype == torch::kHalf ? torch::kFloat : dtype);
     expect_kernels_match_reference(q, kc, vc, mask, rows, c10::toString(dtype));
   }
+}
+
+// The AVX2 kernel walks the common prefix of a group of ≥ 8 queries with one query per lane, 8 or 16 at a time:
+// every group size from 1 to 37 queries (one row per fork, G = 1 and G = 3), so lane chunks come full, partly
+// filled and split, with a prefix of several tiles and a tail of own positions after it.
+TEST(DecodeAttention, PrefixGroupsOfEveryWidth) {
+  torch::manual_seed(19);
+  const int64_t C = 120, D = 32, L = 110, Hkv = 1;
+  for (int64_t G : {1, 3})
+    for (int64_t forks = 1; forks * G <= 37; ++forks) {
+      const int64_t Bc = forks + 1, H = G * Hkv;
+      for (auto dtype : {torch::kFloat, torch::kHalf}) {
+        const at::Tensor kc = torch::randn({Bc, Hkv, C, D}).to(dtype), vc = torch::randn({Bc, Hkv, C, D}).to(dtype);
+        DecodeRows rows;
+        for (int64_t s = 1; s <= forks; ++s) rows.slot.push_back(s), rows.origin.push_back(0), rows.shared.push_back(90);
+        copy_shared_prefixes(kc, vc, rows);
+        at::Tensor mask = torch::zeros({forks, L});
+        for (int64_t b = 0; b < forks; ++b) {
+          const int64_t seen = 95 + b % 15;
+          mask[b].narrow(0, seen, L - seen).fill_(-std::numeric_limits<float>::infinity());
+        }
+        const at::Tensor q = torch::randn({forks, H, D}) * 0.3;
+        expect_kernels_match_reference(q, kc, vc, mask, rows,
+                                       "G " + std::to_string(G) + ", forks " + std::to_string(forks) + " " +
+                                           c10::toString(dtype));
+      }
+    }
 }
 
 // Work items are split over threads, never a sum: the output is the same bits with any number of threads.

@@ -103,9 +103,10 @@ int run_decode(const BenchArgs& a) {
   if (plen + a.new_tokens > cfg.max_position_embeddings) throw grm::Error("model context too short for the benchmark");
 
   const auto kv_dtype = gen->model().kv_dtype();
-  fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, KV cache {}, {} intra-op thread(s), {} attention thread(s), prompt {} tokens, {} "
+  fmt::print("grm bench decode: {} parameters ({:.1f} M), dtype {}, KV cache {}, weights {}packed, {} intra-op thread(s), {} attention thread(s), prompt {} tokens, {} "
              "new tokens, 2 permutations\n",
              params, static_cast<double>(params) / 1e6, grm::engine::dtype_name(dtype), grm::engine::dtype_name(kv_dtype),
+             gen->model().weights_packed() ? "" : "not ",
              at::get_num_threads(), grm::engine::worker_threads(), plen, a.new_tokens);
   // The peak of the compute dtype is measured again after every round and the best kept: the machine's speed
   // drifts, and a peak caught in a slow spell would flatter the decode's fraction of it.

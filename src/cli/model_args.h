@@ -1,4 +1,5 @@
-// Options shared by the commands that run a model (--model, --dtype, --kv-dtype, --threads, --max-batch).
+// Options shared by the commands that run a model (--model, --dtype, --kv-dtype, --threads, --max-batch,
+// --no-pack-weights).
 #pragma once
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@ struct ModelArgs {
   std::string kv_dtype = "auto";  // f16 with f32 compute on AVX2 CPUs, else the compute dtype (engine/cpu_dtype.h)
   int threads = 0;
   int max_batch = 64;
+  bool no_pack_weights = false;
 };
 
 // The bundled model: $GRM_MODEL, else models/grm-tiny next to the executable's parent, else in the source tree.

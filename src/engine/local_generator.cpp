@@ -70,7 +70,7 @@ std::unique_ptr<LocalGenerator> LocalGenerator::open(const std::string& dir, Eng
   model->eval();
   // This model only runs inference: packed weights where the CPU has the kernel, else the storage OpenBLAS
   // multiplies fastest.
-  if (!model->pack_linear_weights()) model->store_linear_weights_transposed();
+  if (!(options.pack_weights && model->pack_linear_weights())) model->store_linear_weights_transposed();
   std::shared_ptr<const Tokenizer> tok = Tokenizer::load(dir);
   return std::make_unique<LocalGenerator>(std::move(model), std::move(tok), options);
 }

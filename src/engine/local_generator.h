@@ -28,6 +28,9 @@ struct EngineOptions {
                                            // so it applies to every user of that model); unset: left as is
   int max_batch = 64;                      // sequences decoded together
   int threads = 0;                         // libtorch intra-op and worker_pool threads; 0 keeps their defaults
+  bool pack_weights = true;                // open(): packed copies of the linear weights where the CPU has
+                                           // the kernel (Transformer::pack_linear_weights: faster products,
+                                           // twice the memory for those weights); false keeps one copy
   std::optional<bool> add_bos;             // default: when the config's bos_token_id is "<s>", "<bos>" or
                                            // "<|begin_of_text|>" (Llama, Mistral, Gemma; not Qwen2)
 };

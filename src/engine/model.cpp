@@ -88,6 +88,7 @@ bool Transformer::pack_linear_weights() {
   } else {
     lm_packed_ = pack_weight(model_->embed_tokens->weight);
   }
+  packed_ = true;
   return true;
 }
 

@@ -73,6 +73,7 @@ class Transformer : public torch::nn::Module {
   // Costs a second copy of those weights in memory (+0.47 GiB at 100 M). A packed copy is used only while
   // its weight is unchanged. Returns false (and does nothing) for other dtypes or CPUs.
   bool pack_linear_weights();
+  bool weights_packed() const { return packed_; }
 
   // The dtype of the caches make_cache() creates: the compute dtype unless set. float16 storage with float32
   // compute halves what decode attention reads (it is bound by memory bandwidth at k = 32); keys and values
@@ -124,6 +125,7 @@ class Transformer : public torch::nn::Module {
   std::shared_ptr<model_detail::DecoderStack> model_;
   std::shared_ptr<model_detail::LinearLayer> lm_head_;  // null when tied
   PackedWeight lm_packed_;  // the tied embedding, packed (pack_linear_weights)
+  bool packed_ = false;
   at::Tensor rope_;                       // [P, 2, D]
   int64_t max_score_elements_ = int64_t{1} << 21;
 };

@@ -32,6 +32,7 @@ std::unique_ptr<LocalGenerator> make_generator(c10::ScalarType dtype = c10::kFlo
   cfg.eos_token_ids = {256};
   auto model = std::make_shared<Transformer>(cfg, dtype);
   model->init_random(3, std);  // a large std gives peaked, varied distributions
+  model->pack_linear_weights();  // as LocalGenerator::open does (float32 on AVX2 CPUs)
   EngineOptions opt;
   opt.dtype = dtype;
   opt.max_batch = max_batch;
@@ -168,4 +169,22 @@ TEST(LocalGenerator, Bf16RunsAndIsDeterministic) {
   auto a = g->generate({req("bf16 prompt", 4, 3)});
   auto b = g->generate({req("bf16 prompt", 4, 3)});
   for (size_t j = 0; j < 4; ++j) EXPECT_EQ(a[0][j].text, b[0][j].text);
+}
+
+// open() gives a float32 model packed weights where the CPU has the kernel, unless told not to; bf16 never.
+// Greedy decoding of the bundled model reads the same text either way.
+TEST(LocalGenerator, OpenPacksFloat32WeightsUnlessTurnedOff) {
+  const std::string dir = std::string(GRM_SOURCE_DIR) + "/models/grm-tiny";
+  EngineOptions opt;
+  opt.dtype = c10::kFloat;
+  auto packed = LocalGenerator::open(dir, opt);
+  EXPECT_EQ(packed->model().weights_packed(), grm::engine::packed_kernel_available());
+  opt.pack_weights = false;
+  auto plain = LocalGenerator::open(dir, opt);
+  EXPECT_FALSE(plain->model().weights_packed());
+  auto r = req("What is 2 + 2? Judge the answer 4.", 1, 1, 16, 0.0);
+  EXPECT_EQ(packed->generate({r})[0][0].text, plain->generate({r})[0][0].text);
+  opt.pack_weights = true;
+  opt.dtype = c10::kBFloat16;
+  EXPECT_FALSE(LocalGenerator::open(dir, opt)->model().weights_packed());
 }

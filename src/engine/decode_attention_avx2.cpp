@@ -225,7 +225,7 @@ GRM_AVX2 void lane_tile(const float* kf, const float* vf, const float* bias, int
     _mm256_storeu_ps(s + 8 * j, _mm256_fmadd_ps(_mm256_loadu_ps(s + 8 * j), alpha[j], sum));
     _mm256_storeu_ps(m + 8 * j, top);
   }
-  constexpr int DB = QV == 1 ? 8 : 4;  // D is a multiple of 16
+  constexpr int DB = QV == 1 ? 8 : 4;  // D is a multiple of 8 (run_avx2's condition), so both divide it
   for (int64_t d = 0; d < D; d += DB) lane_values<DB, QV>(vf, D, n, sc, alpha, d, ot);
 }
 
@@ -288,8 +288,8 @@ GRM_AVX2 void common_in_lanes(const Args<T>& a, const int64_t* vis, int64_t ncom
   }
 }
 
-// Groups of at least this many queries walk their common prefix in lanes (common_in_lanes); smaller ones
-// (k = 1-4 per prompt) query by query.
+// Groups of at least this many queries (rows × query heads per kv head) walk their common prefix in lanes
+// (common_in_lanes); smaller ones (e.g. k = 1-4 forks of a prompt with G = 1) query by query.
 constexpr int64_t kLaneMinQueries = 8;
 // At most this many rows per group. Fixed, not sized to the thread count: a group's common prefix is the
 // shortest of its rows', so the grouping decides where the arithmetic splits and must not depend on threads

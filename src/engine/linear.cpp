@@ -255,14 +255,16 @@ PackedWeight pack_weight(const at::Tensor& w) {
   PackedWeight p;
   p.panels = padded.view({panels, kPanelWidth, K}).transpose(1, 2).contiguous();  // [panels, K, 24]
   p.n = N;
-  p.source = w.data_ptr();
+  p.source = w.alias();
   p.version = w.is_inference() ? 0 : w._version();
   return p;
 }
 
 bool PackedWeight::matches(const at::Tensor& w) const {
   return panels.defined() && w.dim() == 2 && w.size(0) == n && w.size(1) == panels.size(1) &&
-         w.data_ptr() == source && (w.is_inference() ? 0 : w._version()) == version;
+         w.is_alias_of(source) && w.storage_offset() == source.storage_offset() && w.sizes() == source.sizes() &&
+         w.strides() == source.strides() && w.scalar_type() == source.scalar_type() &&
+         (w.is_inference() ? 0 : w._version()) == version;
 }
 
 bool packed_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,

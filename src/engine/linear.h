@@ -35,12 +35,14 @@ inline constexpr int64_t kMaxRowsRowMajor = 64;    // W as loaded ([N, K] rows)
 // measured, so it serves them all: decode steps of 1-32 rows and prefill (measured on an AVX2 AMD EPYC, 100 M
 // model, whole decodes: k = 1 / 8 / 32 in 5.3 / 9.4 / 18.6 s against 8.6 / 18.2 / 27.4 s unpacked; a 2039-token
 // prefill ~10 % faster than OpenBLAS). A copy made for inference (Transformer::pack_linear_weights): linear()
-// uses it only while the weight it was made from is unchanged (same storage, shape and version counter).
+// uses it only for the very tensor it was made from (same storage, held so that its memory cannot be reused;
+// same offset, sizes and strides) while that is unchanged (same version counter). Inference tensors have no
+// version counter: changes made in place to one after packing are not detected.
 inline constexpr int64_t kPanelWidth = 24;
 struct PackedWeight {
   at::Tensor panels;  // [ceil(N / 24), K, 24] float32; undefined: none
   int64_t n = 0;      // N
-  const void* source = nullptr;
+  at::Tensor source;  // the packed weight (an alias: keeps its storage alive)
   int64_t version = 0;
   bool defined() const { return panels.defined(); }
   bool matches(const at::Tensor& w) const;  // made from w, and w unchanged since

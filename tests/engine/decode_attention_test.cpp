@@ -160,10 +160,12 @@ TEST(DecodeAttention, LongContextsAcrossTilesAndGroups) {
 
 // The AVX2 kernel walks the common prefix of a group of ≥ 8 queries with one query per lane, 8 or 16 at a time:
 // every group size from 1 to 37 queries (one row per fork, G = 1 and G = 3), so lane chunks come full, partly
-// filled and split, with a prefix of several tiles and a tail of own positions after it.
+// filled and split, with a prefix of several tiles (a hidden position and finite biases in it) and a tail of
+// own positions after it; head dims 32 and 128 (tiles of 32 and 16 positions).
 TEST(DecodeAttention, PrefixGroupsOfEveryWidth) {
   torch::manual_seed(19);
-  const int64_t C = 120, D = 32, L = 110, Hkv = 1;
+  const int64_t C = 120, L = 110, Hkv = 1;
+  for (int64_t D : {32, 128})
   for (int64_t G : {1, 3})
     for (int64_t forks = 1; forks * G <= 37; ++forks) {
       const int64_t Bc = forks + 1, H = G * Hkv;
@@ -173,13 +175,16 @@ TEST(DecodeAttention, PrefixGroupsOfEveryWidth) {
         for (int64_t s = 1; s <= forks; ++s) rows.slot.push_back(s), rows.origin.push_back(0), rows.shared.push_back(90);
         copy_shared_prefixes(kc, vc, rows);
         at::Tensor mask = torch::zeros({forks, L});
+        mask.select(1, 5).fill_(-std::numeric_limits<float>::infinity());  // hidden in every row's prefix
+        mask.select(1, 17).fill_(-0.75f);  // finite biases inside the prefix, the same in every row
+        mask.select(1, 40).fill_(0.5f);
         for (int64_t b = 0; b < forks; ++b) {
           const int64_t seen = 95 + b % 15;
           mask[b].narrow(0, seen, L - seen).fill_(-std::numeric_limits<float>::infinity());
         }
         const at::Tensor q = torch::randn({forks, H, D}) * 0.3;
         expect_kernels_match_reference(q, kc, vc, mask, rows,
-                                       "G " + std::to_string(G) + ", forks " + std::to_string(forks) + " " +
+                                       "D " + std::to_string(D) + ", G " + std::to_string(G) + ", forks " + std::to_string(forks) + " " +
                                            c10::toString(dtype));
       }
     }

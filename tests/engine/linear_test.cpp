@@ -168,6 +168,10 @@ TEST(PackedLinear, FallsBackWhenTheWeightChangesOrTooManyRows) {
   const at::Tensor other = w.clone();
   EXPECT_FALSE(grm::engine::packed_linear_applies(x, other, {}, packed)) << "another tensor";
   EXPECT_FALSE(grm::engine::packed_linear_applies(x, w.narrow(0, 0, 39), {}, packed)) << "another shape";
+  const at::Tensor square = torch::randn({32, 32});
+  const auto square_packed = grm::engine::pack_weight(square);
+  EXPECT_FALSE(grm::engine::packed_linear_applies(x, square.t(), {}, square_packed)) << "its transpose";
+  expect_close(grm::engine::linear(x, square.t(), {}, &square_packed), reference(x, square.t(), {}), "transpose");
   w.mul_(2);  // changed in place: the copy is stale
   EXPECT_FALSE(grm::engine::packed_linear_applies(x, w, {}, packed));
   expect_close(grm::engine::linear(x, w, {}, &packed), reference(x, w, {}), "changed weight");

@@ -27,32 +27,51 @@ void expect_close(const at::Tensor& got, const at::Tensor& want, const std::stri
   EXPECT_LT(err / scale, 1e-5) << label << ": max error " << err;
 }
 
+// One product to check: x [1, M, K] (or [M, 1, K]), w [N, K] in either storage, bias or none.
+struct Case {
+  at::Tensor x, w, b;
+  int64_t M;
+  bool transposed;
+  std::string label;
+};
+
+// Runs check on one and two threads for (K, N) the model's shapes, N with 24-, 8- and 1-column tails (partial
+// 24-column panels when packed), K not a multiple of 8; each of the row counts; both storages of W; with and
+// without bias. rows_first: x is [M, 1, K] rather than [1, M, K].
+template <typename Check>
+void for_each_case(const std::vector<int64_t>& row_counts, bool rows_first, Check check) {
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {3, 30}};
+  for (int threads : {1, 2}) {
+    grm::engine::set_worker_threads(threads);
+    for (auto [K, N] : shapes)
+      for (int64_t M : row_counts)
+        for (bool transposed : {false, true})
+          for (bool with_bias : {false, true}) {
+            Case c;
+            c.x = rows_first ? torch::randn({M, 1, K}) : torch::randn({1, M, K});
+            c.w = torch::randn({N, K});
+            if (transposed) c.w = c.w.t().contiguous().t();
+            if (with_bias) c.b = torch::randn({N});
+            c.M = M;
+            c.transposed = transposed;
+            c.label = std::to_string(threads) + " threads, M " + std::to_string(M) + ", K " + std::to_string(K) +
+                      ", N " + std::to_string(N) + (transposed ? ", transposed" : "") + (with_bias ? ", bias" : "");
+            check(c);
+          }
+  }
+  grm::engine::set_worker_threads(0);  // the default
+}
+
 }  // namespace
 
 TEST(SmallLinear, MatchesTheReferenceForRowBlocksStoragesAndTails) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(3);
-  // (K, N): the model's shapes, N with 24-, 8- and 1-column tails, K not a multiple of 8.
-  const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {3, 30}};
-  for (int threads : {1, 2}) {
-    grm::engine::set_worker_threads(threads);
-    for (auto [K, N] : shapes)
-      for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 9, 16, 33, 64})
-        for (bool transposed : {false, true})
-          for (bool with_bias : {false, true}) {
-            if (M > (transposed ? grm::engine::kMaxRowsTransposed : grm::engine::kMaxRowsRowMajor)) continue;
-            const at::Tensor x = torch::randn({1, M, K});
-            at::Tensor w = torch::randn({N, K});
-            if (transposed) w = w.t().contiguous().t();
-            const at::Tensor b = with_bias ? torch::randn({N}) : at::Tensor();
-            const std::string label = std::to_string(threads) + " threads, M " + std::to_string(M) + ", K " +
-                                      std::to_string(K) + ", N " + std::to_string(N) +
-                                      (transposed ? ", transposed" : "") + (with_bias ? ", bias" : "");
-            ASSERT_TRUE(small_linear_applies(x, w, b)) << label;
-            expect_close(grm::engine::linear(x, w, b), reference(x, w, b), label);
-          }
-  }
-  grm::engine::set_worker_threads(0);  // the default
+  for_each_case({1, 2, 3, 4, 5, 6, 7, 9, 16, 33, 64}, false, [](const Case& c) {
+    if (c.M > (c.transposed ? grm::engine::kMaxRowsTransposed : grm::engine::kMaxRowsRowMajor)) return;
+    ASSERT_TRUE(small_linear_applies(c.x, c.w, c.b)) << c.label;
+    expect_close(grm::engine::linear(c.x, c.w, c.b), reference(c.x, c.w, c.b), c.label);
+  });
 }
 
 TEST(SmallLinear, ReadsRowBlocksOfAFusedTransposedWeight) {
@@ -134,27 +153,12 @@ TEST(SmallLinear, SameBitsWithAnyNumberOfThreads) {
 TEST(PackedLinear, MatchesTheReferenceForRowBlocksAndPartialPanels) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(5);
-  const std::vector<std::pair<int64_t, int64_t>> shapes{{256, 768}, {704, 256}, {64, 45}, {37, 19}, {8, 1}, {3, 30}};
-  for (int threads : {1, 2}) {
-    grm::engine::set_worker_threads(threads);
-    for (auto [K, N] : shapes)
-      for (int64_t M : {1, 3, 4, 5, 17, 32, 33, 64, 130})
-        for (bool transposed : {false, true})
-          for (bool with_bias : {false, true}) {
-            const at::Tensor x = torch::randn({M, 1, K});
-            at::Tensor w = torch::randn({N, K});
-            if (transposed) w = w.t().contiguous().t();
-            const at::Tensor b = with_bias ? torch::randn({N}) : at::Tensor();
-            const auto packed = grm::engine::pack_weight(w);
-            const std::string label = std::to_string(threads) + " threads, M " + std::to_string(M) + ", K " +
-                                      std::to_string(K) + ", N " + std::to_string(N) +
-                                      (transposed ? ", transposed" : "") + (with_bias ? ", bias" : "");
-            ASSERT_EQ(packed.panels.sizes(), (std::vector<int64_t>{(N + 23) / 24, K, 24})) << label;
-            ASSERT_TRUE(grm::engine::packed_linear_applies(x, w, b, packed)) << label;
-            expect_close(grm::engine::linear(x, w, b, &packed), reference(x, w, b), label);
-          }
-  }
-  grm::engine::set_worker_threads(0);
+  for_each_case({1, 3, 4, 5, 17, 32, 33, 64, 130}, true, [](const Case& c) {
+    const auto packed = grm::engine::pack_weight(c.w);
+    ASSERT_EQ(packed.panels.sizes(), (std::vector<int64_t>{(c.w.size(0) + 23) / 24, c.w.size(1), 24})) << c.label;
+    ASSERT_TRUE(grm::engine::packed_linear_applies(c.x, c.w, c.b, packed)) << c.label;
+    expect_close(grm::engine::linear(c.x, c.w, c.b, &packed), reference(c.x, c.w, c.b), c.label);
+  });
 }
 
 // A packed copy serves only the weight it was made from, unchanged; otherwise linear() takes another path and

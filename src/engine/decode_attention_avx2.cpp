@@ -95,7 +95,7 @@ struct Online {
 
 // Feeds n ≤ tile positions (key rows k[i], value rows v[i], additive mask bias[i]) to one query q.
 template <typename T>
-GRM_AVX2 void attend(const float* q, const T* const* k, const T* const* v, const float* bias, int64_t n, int64_t D,
+GRM_AVX2_TARGET __attribute__((noinline)) void attend(const float* q, const T* const* k, const T* const* v, const float* bias, int64_t n, int64_t D,
                      float* sc, Online& st) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -203,8 +203,13 @@ GRM_AVX2 void lane_values(const float* vf, int64_t D, int64_t n, const float* p,
 
 // One tile of n positions (float32 rows kf, vf; biases) for one chunk of 8·QV lanes: scores, the online
 // softmax update of m and s (per lane), and the rescaled output accumulation in ot [D][8·QV].
+// Not inlined (nor is attend): inlined into groups_avx2, GCC ran out of registers and reloaded row offsets
+// from the stack inside the FMA loops; on its own the loops keep them in registers. Measured on the 100 M
+// model's shapes (32 rows, 4 kv heads, G = 3, 642 prefix positions), one thread, alternating: 1.29-2.01 ms per
+// call against 1.62-2.53 ms; in `grm bench decode --profile` of that model at k = 32, decode attention 2.26 /
+// 2.77 s against 2.70 / 3.26 s (0.23 of the products' time against 0.27).
 template <int QV>
-GRM_AVX2 void lane_tile(const float* kf, const float* vf, const float* bias, int64_t n, int64_t D, const float* qt,
+GRM_AVX2_TARGET __attribute__((noinline)) void lane_tile(const float* kf, const float* vf, const float* bias, int64_t n, int64_t D, const float* qt,
                         float* ot, float* m, float* s, float* sc) {
   constexpr int KB = QV == 1 ? 8 : 4;
   int64_t i = 0;
@@ -227,6 +232,30 @@ GRM_AVX2 void lane_tile(const float* kf, const float* vf, const float* bias, int
   }
   constexpr int DB = QV == 1 ? 8 : 4;  // D is a multiple of 8 (run_avx2's condition), so both divide it
   for (int64_t d = 0; d < D; d += DB) lane_values<DB, QV>(vf, D, n, sc, alpha, d, ot);
+}
+
+// Asks for rows src + pos[i]·stride (i < n, D values each) to be brought into L1: the next tile's, while this
+// one computes. Inside a decode step the rest of the step (the weights streaming by) has evicted the cache:
+// measured with 16 MB read between calls (32 rows, 4 kv heads, 480 positions, one thread), a call took
+// 0.8-1.4 ms against 0.42 ms warm. This prefetch wins back little of that (within the noise with the cache
+// flushed; 1.30-1.54 against 1.39-1.91 ms warm at G = 3 and 642 positions, whose 3.8 MB is out of L2 anyway):
+// the kernel then waits on DRAM, and the own rows of 32 forks (2.5 MB a call at 75 new tokens) are most of it.
+template <typename T>
+GRM_AVX2 void prefetch_rows(const int64_t* pos, int64_t n, const T* src, int64_t stride, int64_t D) {
+  const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
+  for (int64_t i = 0; i < n; ++i) {
+    const char* row = reinterpret_cast<const char*>(src + pos[i] * stride);
+    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(row + o, _MM_HINT_T0);
+  }
+}
+
+// Rows src + pos[i]·stride (i < n, D values each) as float32 into dst [n][D].
+template <typename T>
+GRM_AVX2 void convert_rows(const int64_t* pos, int64_t n, const T* src, int64_t stride, int64_t D, float* dst) {
+  for (int64_t i = 0; i < n; ++i, dst += D) {
+    const T* row = src + pos[i] * stride;
+    for (int64_t d = 0; d < D; d += 8) _mm256_storeu_ps(dst + d, load8(row + d));
+  }
 }
 
 // The common prefix of a group (positions vis[0, ncommon) at ko / vo, biases from mask row m0) for its nq
@@ -257,16 +286,14 @@ GRM_AVX2 void common_in_lanes(const Args<T>& a, const int64_t* vis, int64_t ncom
   }
   for (int64_t t0 = 0; t0 < ncommon; t0 += tile) {
     const int64_t n = std::min(tile, ncommon - t0);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t l = vis[t0 + i];
-      const T* kr = ko + l * a.ks2;
-      const T* vr = vo + l * a.vs2;
-      for (int64_t d = 0; d < D; d += 8) {
-        _mm256_storeu_ps(kf.data() + i * D + d, load8(kr + d));
-        _mm256_storeu_ps(vf.data() + i * D + d, load8(vr + d));
-      }
-      bias[static_cast<size_t>(i)] = m0[l];
+    if (t0 + tile < ncommon) {
+      const int64_t next = std::min(tile, ncommon - t0 - tile);
+      prefetch_rows(vis + t0 + tile, next, ko, a.ks2, D);
+      prefetch_rows(vis + t0 + tile, next, vo, a.vs2, D);
     }
+    convert_rows(vis + t0, n, ko, a.ks2, D, kf.data());
+    convert_rows(vis + t0, n, vo, a.vs2, D, vf.data());
+    for (int64_t i = 0; i < n; ++i) bias[static_cast<size_t>(i)] = m0[vis[t0 + i]];
     for (int64_t c = 0; c < chunks; ++c) {
       float* q = qt.data() + c * D * kLaneChunk;
       float* o = ot.data() + c * D * kLaneChunk;
@@ -303,6 +330,17 @@ constexpr int64_t kMaxGroupRows = 16;
 struct Group {
   int64_t begin, end, origin, common;
 };
+
+// prefetch_rows for a row's own positions own.pos[from, from + tile) (some at its origin).
+template <typename T>
+GRM_AVX2 void prefetch_own(const Own<T>& own, int64_t from, int64_t tile, int64_t D) {
+  const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
+  for (int64_t i = from; i < std::min(own.n, from + tile); ++i) {
+    const char* k = reinterpret_cast<const char*>(own.key(own.pos[i]));
+    const char* v = reinterpret_cast<const char*>(own.value(own.pos[i]));
+    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(k + o, _MM_HINT_T0), _mm_prefetch(v + o, _MM_HINT_T0);
+  }
+}
 
 template <typename T>
 GRM_AVX2_TARGET void groups_avx2(const Args<T>& a, const std::vector<int64_t>& members,
@@ -366,6 +404,12 @@ GRM_AVX2_TARGET void groups_avx2(const Args<T>& a, const std::vector<int64_t>& m
           krows[static_cast<size_t>(i)] = own.key(l);
           vrows[static_cast<size_t>(i)] = own.value(l);
           bias[static_cast<size_t>(i)] = own.mask[l];
+        }
+        if (t0 + tile < own.n) {
+          prefetch_own(own, t0 + tile, tile, D);
+        } else if (r + 1 < rows) {
+          const Own<T> next = own_positions(a, members[static_cast<size_t>(grp.begin + r + 1)], h, grp.common);
+          prefetch_own(next, next.from, tile, D);
         }
         for (int64_t g = 0; g < G; ++g)
           attend(query(b, g), krows.data(), vrows.data(), bias.data(), n, D, sc.data(),

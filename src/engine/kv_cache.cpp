@@ -162,17 +162,23 @@ void KVCache::write_rows(int64_t layer, const at::Tensor& k, const at::Tensor& v
   }
 }
 
-void KVCache::copy_slot(const KVCache& src, int src_slot, int dst_slot) {
+void KVCache::copy_slot(const KVCache& src, int src_slot, int dst_slot, int64_t positions) {
   src.check_slot(src_slot);
   check_slot(dst_slot);
   if (src.num_layers_ != num_layers_ || src.num_kv_heads_ != num_kv_heads_ || src.head_dim_ != head_dim_ ||
       src.dtype() != dtype())
     throw Error("KVCache::copy_slot: caches have different layer/head geometry or dtype");
-  const int64_t len = src.length(src_slot);
+  if (positions > src.length(src_slot))
+    throw Error("KVCache::copy_slot: " + std::to_string(positions) + " positions asked of a slot of length " +
+                std::to_string(src.length(src_slot)));
+  const int64_t len = positions < 0 ? src.length(src_slot) : positions;
   if (len > capacity_)
     throw Error("KVCache::copy_slot: source length " + std::to_string(len) + " exceeds capacity " +
                 std::to_string(capacity_));
-  if (&src == this && src_slot == dst_slot) return;
+  if (&src == this && src_slot == dst_slot) {
+    set_length(dst_slot, len);
+    return;
+  }
   unshare(dst_slot);
   c10::InferenceMode guard;
   if (len > 0) {

@@ -61,9 +61,9 @@ class KVCache {
   void write_rows(int64_t layer, const at::Tensor& k, const at::Tensor& v, const std::vector<int64_t>& dst,
                   const std::vector<int64_t>& src);
 
-  // Copies positions 0..length(src_slot)-1 of `src` (same geometry and dtype; may be *this) into dst_slot,
-  // whose length becomes that of src_slot.
-  void copy_slot(const KVCache& src, int src_slot, int dst_slot);
+  // Copies positions 0..positions-1 of src_slot of `src` (same geometry and dtype; may be *this) into
+  // dst_slot, whose length becomes `positions`; positions < 0 (the default): all of src_slot's length.
+  void copy_slot(const KVCache& src, int src_slot, int dst_slot, int64_t positions = -1);
   // Replicates slot src_slot into every slot of dst_slots (one batched copy over all layers). dst_slots
   // may not contain src_slot and must be distinct.
   void fork(int src_slot, const std::vector<int>& dst_slots);

@@ -18,8 +18,43 @@ namespace grm::engine {
 
 namespace {
 
+// Shorter common prefixes are computed again: below this the saving is smaller than the cost of one more
+// prefill pass.
+constexpr int64_t kMinSharedPrompt = 16;
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Which distinct prompts of a batch reuse an earlier one's positions (see run_batch).
+struct PromptPlan {
+  std::vector<int> parent;      // the earlier prompt whose slot it copies, or -1
+  std::vector<int64_t> reuse;   // positions copied (0 without a parent); at most its length - 1, so that the
+                                // prompt's last position, whose logits sample its first token, is computed
+  std::vector<int> level;       // 0 without a parent, else the parent's + 1
+  int levels = 0;               // the largest level
+};
+
+PromptPlan plan_prompts(const std::vector<int>& distinct, const std::vector<std::vector<int>>& prompt_tokens,
+                        bool share) {
+  const size_t P = distinct.size();
+  PromptPlan plan{std::vector<int>(P, -1), std::vector<int64_t>(P, 0), std::vector<int>(P, 0), 0};
+  for (size_t p = 1; share && p < P; ++p) {
+    const auto& ids = prompt_tokens[static_cast<size_t>(distinct[p])];
+    const auto cap = static_cast<int64_t>(ids.size()) - 1;
+    for (size_t q = 0; q < p; ++q) {
+      const auto& other = prompt_tokens[static_cast<size_t>(distinct[q])];
+      const auto common = std::mismatch(ids.begin(), ids.end(), other.begin(), other.end()).first - ids.begin();
+      const int64_t reuse = std::min<int64_t>(common, cap);
+      if (reuse >= kMinSharedPrompt && reuse > plan.reuse[p]) {
+        plan.reuse[p] = reuse;
+        plan.parent[p] = static_cast<int>(q);
+      }
+    }
+    if (plan.parent[p] >= 0) plan.level[p] = plan.level[static_cast<size_t>(plan.parent[p])] + 1;
+    plan.levels = std::max(plan.levels, plan.level[p]);
+  }
+  return plan;
 }
 
 }  // namespace
@@ -168,18 +203,42 @@ void LocalGenerator::run_batch(std::vector<Sequence*>& batch, const std::vector<
   const auto P = static_cast<int64_t>(distinct.size());
   KVCache cache = model_->make_cache(B, max_len + max_new);
 
-  // Prefill every distinct prompt once, then fork its slot.
+  // Prefill every distinct prompt once, then fork its slot. A prompt that begins with at least
+  // kMinSharedPrompt tokens of an earlier one (the permutations of one record share the template's head and
+  // the conversation; records share the head) copies those positions from that one's slot and computes only
+  // the rest, after it: prompts in levels, each level one prefill (level 0) or extend call.
   auto t0 = std::chrono::steady_clock::now();
-  at::Tensor tokens = at::zeros({P, max_len}, at::kLong);
-  std::vector<int64_t> lengths(static_cast<size_t>(P));
-  auto acc = tokens.accessor<int64_t, 2>();
-  for (int64_t p = 0; p < P; ++p) {
-    const auto& ids = prompt_tokens[static_cast<size_t>(distinct[static_cast<size_t>(p)])];
-    lengths[static_cast<size_t>(p)] = static_cast<int64_t>(ids.size());
-    for (size_t t = 0; t < ids.size(); ++t) acc[p][static_cast<int64_t>(t)] = ids[t];
-    stats_.prefill_tokens += static_cast<int64_t>(ids.size());
+  const PromptPlan plan = plan_prompts(distinct, prompt_tokens, options_.share_prompt_prefixes);
+  at::Tensor logits;
+  for (int level = 0; level <= plan.levels; ++level) {
+    std::vector<int64_t> rows;  // distinct prompts of this level
+    int64_t width = 0;
+    for (int64_t p = 0; p < P; ++p)
+      if (plan.level[static_cast<size_t>(p)] == level) {
+        rows.push_back(p);
+        const auto len = static_cast<int64_t>(prompt_tokens[static_cast<size_t>(distinct[static_cast<size_t>(p)])].size());
+        width = std::max(width, len - plan.reuse[static_cast<size_t>(p)]);
+      }
+    const auto n = static_cast<int64_t>(rows.size());
+    at::Tensor tokens = at::zeros({n, width}, at::kLong);
+    std::vector<int64_t> lengths(static_cast<size_t>(n));
+    std::vector<int> slots(static_cast<size_t>(n));
+    auto acc = tokens.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < n; ++i) {
+      const auto p = static_cast<size_t>(rows[static_cast<size_t>(i)]);
+      const auto& ids = prompt_tokens[static_cast<size_t>(distinct[p])];
+      const int64_t from = plan.reuse[p];
+      lengths[static_cast<size_t>(i)] = static_cast<int64_t>(ids.size()) - from;
+      for (int64_t t = from; t < static_cast<int64_t>(ids.size()); ++t) acc[i][t - from] = ids[static_cast<size_t>(t)];
+      slots[static_cast<size_t>(i)] = first_slot[p];
+      if (level > 0) cache.copy_slot(cache, first_slot[static_cast<size_t>(plan.parent[p])], first_slot[p], from);
+      stats_.prefill_tokens += lengths[static_cast<size_t>(i)];
+    }
+    const at::Tensor out = level == 0 ? model_->prefill(tokens, lengths, cache, slots)
+                                      : model_->extend(tokens, lengths, cache, slots);
+    if (!logits.defined()) logits = at::empty({P, out.size(1)}, out.options());
+    logits.index_copy_(0, at::tensor(rows, at::kLong), out);
   }
-  at::Tensor logits = model_->prefill(tokens, lengths, cache, first_slot).contiguous();
   for (int64_t p = 0; p < P; ++p)
     if (!forks[static_cast<size_t>(p)].empty()) cache.fork(first_slot[static_cast<size_t>(p)], forks[static_cast<size_t>(p)]);
   stats_.prefill_seconds += seconds_since(t0);

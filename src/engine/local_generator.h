@@ -3,6 +3,9 @@
 // Prefix sharing: within a batch, each distinct prompt is prefilled once into one cache slot and that slot
 // is forked to the other completions of the same prompt; all sequences of all requests then decode in one
 // batch. Requests from many records share batches (up to EngineOptions::max_batch sequences at a time).
+// Distinct prompts that begin alike (a record's permutations share the template's head and the conversation)
+// compute their common beginning once: a later one copies those positions from an earlier one's slot and
+// prefills only the rest (EngineOptions::share_prompt_prefixes).
 //
 // Seeds: sample j (= first_index + i) of a request uses Rng(derive_seed(params.seed, j)) (core/rng.h), so
 // one sample can be reproduced alone by asking for {n = 1, first_index = j}; the logits it sees are the same up to
@@ -31,6 +34,9 @@ struct EngineOptions {
   bool pack_weights = true;                // open(): packed copies of the linear weights where the CPU has
                                            // the kernel (Transformer::pack_linear_weights: faster products,
                                            // twice the memory for those weights); false keeps one copy
+  bool share_prompt_prefixes = true;       // a distinct prompt that begins like an earlier one in its batch
+                                           // (16+ tokens) copies those positions from that one's cache slot
+                                           // instead of computing them again
   std::optional<bool> add_bos;             // default: when the config's bos_token_id is "<s>", "<bos>" or
                                            // "<|begin_of_text|>" (Llama, Mistral, Gemma; not Qwen2)
 };

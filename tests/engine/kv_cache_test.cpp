@@ -73,6 +73,18 @@ TEST(KVCache, CopySlotCopiesPrefixAndLength) {
   EXPECT_THROW(other.copy_slot(a, 1, 0), grm::Error);  // dtype mismatch
   KVCache small = KVCache::create(cfg, 1, 4);
   EXPECT_THROW(small.copy_slot(a, 1, 0), grm::Error);  // does not fit
+  // The first positions only.
+  b.copy_slot(a, 1, 1, 3);
+  EXPECT_EQ(b.length(1), 3);
+  for (int64_t l = 0; l < 2; ++l) {
+    EXPECT_TRUE(torch::equal(b.k(l)[1].narrow(1, 0, 3), a.k(l)[1].narrow(1, 0, 3)));
+    EXPECT_EQ(b.k(l)[1].narrow(1, 3, 5).abs().sum().item<float>(), 0.0f);  // nothing past them
+  }
+  small.copy_slot(a, 1, 0, 4);  // fits when only 4 are asked for
+  EXPECT_EQ(small.length(0), 4);
+  EXPECT_THROW(b.copy_slot(a, 1, 0, 6), grm::Error);  // more than the source holds
+  b.copy_slot(b, 2, 2, 2);  // onto itself: the first 2 kept
+  EXPECT_EQ(b.length(2), 2);
 }
 
 TEST(KVCache, ForkReplicatesIntoManySlots) {

@@ -26,7 +26,7 @@ class ByteTokenizer : public Tokenizer {
 };
 
 std::unique_ptr<LocalGenerator> make_generator(c10::ScalarType dtype = c10::kFloat, int max_batch = 64,
-                                               double std = 0.5) {
+                                               double std = 0.5, bool share_prompt_prefixes = true) {
   ModelConfig cfg = ModelConfig::load(std::string(GRM_TEST_DATA) + "/configs/tiny-llama.json");
   cfg.vocab_size = 257;
   cfg.eos_token_ids = {256};
@@ -36,6 +36,7 @@ std::unique_ptr<LocalGenerator> make_generator(c10::ScalarType dtype = c10::kFlo
   EngineOptions opt;
   opt.dtype = dtype;
   opt.max_batch = max_batch;
+  opt.share_prompt_prefixes = share_prompt_prefixes;
   return std::make_unique<LocalGenerator>(model, std::make_shared<ByteTokenizer>(), opt);
 }
 
@@ -87,6 +88,32 @@ TEST(LocalGenerator, SmallBatchesGiveTheSameResult) {
   auto small = make_generator(c10::kFloat, 3)->generate({req("p1", 5, 1), req("prompt two", 4, 2)});
   for (size_t r = 0; r < 2; ++r)
     for (size_t j = 0; j < big[r].size(); ++j) EXPECT_EQ(big[r][j].text, small[r][j].text);
+}
+
+TEST(LocalGenerator, PromptsThatBeginAlikeComputeTheirCommonBeginningOnce) {
+  // Like a record's permutations: a long common head, different tails; one prompt is the head alone (its last
+  // position must still be computed), one extends another (which is itself a reuser: a second level), and
+  // one shares nothing. Seeds differ per request; T = 1 makes any change in the logits likely to show.
+  const std::string head(60, 'h');
+  const std::vector<GenerationRequest> reqs = {
+      req(head + "first tail", 3, 1),       req(head + "second", 3, 2), req(head, 2, 3),
+      req(head + "first tail, more", 2, 4), req("unrelated", 2, 5),     req(head + "first tail, more!!", 2, 6)};
+  auto shared = make_generator();
+  auto plain = make_generator(c10::kFloat, 64, 0.5, false);
+  const auto a = shared->generate(reqs), b = plain->generate(reqs);
+  for (size_t r = 0; r < reqs.size(); ++r)
+    for (size_t j = 0; j < a[r].size(); ++j) {
+      EXPECT_EQ(a[r][j].text, b[r][j].text) << r << " " << j;
+      EXPECT_EQ(a[r][j].prompt_tokens, b[r][j].prompt_tokens);
+    }
+  // Computed: "first tail" whole (70), then 6 of "second" (60 from the first), 1 of the head alone (59 from
+  // the first), 6 of ", more" (70 from the first), 2 of "!!" (76 from ", more"), and "unrelated" whole.
+  EXPECT_EQ(shared->stats().prefill_tokens, 70 + 6 + 1 + 6 + 2 + 9);
+  EXPECT_EQ(plain->stats().prefill_tokens, 70 + 66 + 60 + 76 + 9 + 78);
+  // Below 16 common tokens a prompt is computed whole.
+  shared->reset_stats();
+  shared->generate({req("fifteen chars..A", 1, 1), req("fifteen chars..B", 1, 1)});
+  EXPECT_EQ(shared->stats().prefill_tokens, 32);
 }
 
 TEST(LocalGenerator, PrefixIsPrefilledOncePerDistinctPrompt) {

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "engine/config.h"
 #include "engine/decode_attention.h"
+#include "engine/fused_ops.h"
 #include "engine/kv_cache.h"
 #include "engine/linear.h"
 
@@ -54,6 +56,8 @@ struct RMSNorm : torch::nn::Module {
   }
   // HF: weight * (x_f32 * rsqrt(mean(x_f32²) + eps)).to(dtype)
   Tensor operator()(const Tensor& x) const {
+    if (fused_ops_apply(x) && x.dim() >= 2 && fused_ops_apply(weight) && weight.dim() == 1)
+      return rms_norm(x, weight, eps);
     if (x.scalar_type() == torch::kFloat) return x * at::rsqrt(x.pow(2).mean(-1, true).add_(eps)) * weight;
     const Tensor xf = x.to(torch::kFloat);
     return (xf * at::rsqrt(xf.pow(2).mean(-1, true).add_(eps))).to(x.scalar_type()) * weight;
@@ -179,9 +183,13 @@ struct Attention : torch::nn::Module {
     Tensor q, k, v;
     if (qkv.fused()) {
       const Tensor y = engine::linear(x, qkv.weight, qkv.bias, &qkv.packed).view({B, T, H + 2 * Hkv, D});
-      const Tensor qk = rotary(y.narrow(2, 0, H + Hkv), ctx);
-      q = qk.narrow(2, 0, H).mul_(ctx.scale);
-      k = qk.narrow(2, H, Hkv);
+      if (fused_ops_apply(y) && fused_ops_apply(ctx.cos) && fused_ops_apply(ctx.sin)) {
+        std::tie(q, k) = rotary_qk(y.narrow(2, 0, H + Hkv), ctx.cos, ctx.sin, H, ctx.scale);
+      } else {
+        const Tensor qk = rotary(y.narrow(2, 0, H + Hkv), ctx);
+        q = qk.narrow(2, 0, H).mul_(ctx.scale);
+        k = qk.narrow(2, H, Hkv);
+      }
       v = y.narrow(2, H + Hkv, Hkv);
     } else {
       q = rotary((*qkv.parts[0])(x).view({B, T, H, D}), ctx).mul_(ctx.scale);
@@ -227,6 +235,7 @@ struct Mlp : torch::nn::Module {
     Tensor g, u;
     if (gate_up.fused()) {
       const Tensor y = engine::linear(x, gate_up.weight, {}, &gate_up.packed);
+      if (act == Activation::Silu && fused_ops_apply(y) && y.dim() >= 2) return (*down_proj)(silu_mul(y, inter));
       g = y.narrow(-1, 0, inter);
       u = y.narrow(-1, inter, inter);
     } else {

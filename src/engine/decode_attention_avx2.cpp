@@ -44,24 +44,6 @@ GRM_AVX2 __m256 hsum8(const __m256* a) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-// exp_nonpositive on 8 lanes.
-GRM_AVX2 __m256 exp8_nonpositive(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 r =
-      _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x));
-  __m256 p = _mm256_set1_ps(1.0f / 720);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
-
 // o[d, d + 8W) = alpha · o[d, d + 8W) + Σ_i w[i] · rows[i][d, d + 8W), with two interleaved accumulator sets
 // so that 2W FMA chains are in flight.
 template <int W, typename T>
@@ -118,7 +100,7 @@ GRM_AVX2_TARGET __attribute__((noinline)) void attend(const float* q, const T* c
   const __m256 top8 = _mm256_set1_ps(top);
   __m256 sum8 = _mm256_setzero_ps();
   for (i = 0; i + 8 <= n; i += 8) {
-    const __m256 e = exp8_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(sc + i), top8));
+    const __m256 e = avx2::exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + i), top8));
     _mm256_storeu_ps(sc + i, e);
     sum8 = _mm256_add_ps(sum8, e);
   }
@@ -220,10 +202,10 @@ GRM_AVX2_TARGET __attribute__((noinline)) void lane_tile(const float* kf, const 
     const __m256 old = _mm256_loadu_ps(m + 8 * j);
     __m256 top = old;
     for (i = 0; i < n; ++i) top = _mm256_max_ps(top, _mm256_loadu_ps(sc + i * 8 * QV + 8 * j));
-    alpha[j] = exp8_nonpositive(_mm256_sub_ps(old, top));  // m = -inf at the start: alpha ≈ 0 against s = o = 0
+    alpha[j] = avx2::exp8(_mm256_sub_ps(old, top));  // m = -inf at the start: alpha ≈ 0 against s = o = 0
     __m256 sum = _mm256_setzero_ps();
     for (i = 0; i < n; ++i) {
-      const __m256 e = exp8_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(sc + i * 8 * QV + 8 * j), top));
+      const __m256 e = avx2::exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + i * 8 * QV + 8 * j), top));
       _mm256_storeu_ps(sc + i * 8 * QV + 8 * j, e);
       sum = _mm256_add_ps(sum, e);
     }

@@ -1,11 +1,13 @@
 #include "engine/fused_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "engine/worker_pool.h"
 
 #if defined(__x86_64__)
 #include "engine/avx2.h"
@@ -78,8 +80,8 @@ GRM_AVX2_TARGET void rotate_head(const float* x, const float* c, const float* s,
   }
 }
 
-// The distance between consecutive rows of x [..., n] (the flattened leading dimensions), which must be
-// evenly spaced (true of the contiguous tensors and narrowed products passed here); throws otherwise.
+// The distance between consecutive rows of x [..., n] (the flattened leading dimensions), or -1 when they are
+// not evenly spaced.
 int64_t row_stride(const at::Tensor& x) {
   int64_t stride = -1, expect = 0;
   for (int64_t d = x.dim() - 2; d >= 0; --d) {
@@ -87,11 +89,19 @@ int64_t row_stride(const at::Tensor& x) {
     if (stride < 0) {
       stride = x.stride(d);
     } else if (x.stride(d) != expect) {
-      throw Error("fused ops: rows that are not evenly spaced");
+      return -1;
     }
     expect = x.stride(d) * x.size(d);
   }
   return stride < 0 ? x.size(-1) : stride;
+}
+
+// fn(begin, end) over [0, rows), split over the worker pool when there is enough work (prefill).
+template <typename Fn>
+void for_rows(int64_t rows, int64_t row_elements, Fn fn) {
+  const int64_t pieces = std::min<int64_t>(rows, 4 * worker_threads());
+  if (pieces < 2 || rows * row_elements < (int64_t{1} << 16)) return fn(int64_t{0}, rows);
+  parallel_items(pieces, [&](int64_t i) { fn(rows * i / pieces, rows * (i + 1) / pieces); });
 }
 
 }  // namespace
@@ -101,27 +111,34 @@ bool fused_ops_apply(const at::Tensor& x) {
          x.device().is_cpu() && x.layout() == at::kStrided && x.dim() >= 1 && x.stride(-1) == 1;
 }
 
+bool fused_rows_apply(const at::Tensor& x) { return fused_ops_apply(x) && x.dim() >= 2 && row_stride(x) >= 0; }
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (!fused_ops_apply(x) || x.dim() < 2 || weight.scalar_type() != at::kFloat || !weight.is_contiguous() ||
-      weight.dim() != 1 || weight.size(0) != x.size(-1))
-    throw Error("rms_norm: needs float32 x [..., n] (last dimension contiguous) and weight [n]");
-  const int64_t n = x.size(-1), rows = x.numel() / std::max<int64_t>(n, 1);
+  if (!fused_rows_apply(x) || weight.scalar_type() != at::kFloat || !weight.is_contiguous() || weight.dim() != 1 ||
+      weight.size(0) != x.size(-1))
+    throw Error("rms_norm: needs float32 x [..., n] (last dimension contiguous, rows evenly spaced) and weight [n]");
+  const int64_t n = x.size(-1), rows = x.numel() / std::max<int64_t>(n, 1), ldx = row_stride(x);
   at::Tensor y = at::empty(x.sizes(), x.options());
-  if (rows > 0) {
-    const int64_t ldx = row_stride(x);
-    rms_rows(x.data_ptr<float>(), rows, n, ldx, weight.data_ptr<float>(), static_cast<float>(eps), y.data_ptr<float>());
-  }
+  const float *xp = x.data_ptr<float>(), *wp = weight.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for_rows(rows, n, [&](int64_t r0, int64_t r1) {
+    rms_rows(xp + r0 * ldx, r1 - r0, n, ldx, wp, static_cast<float>(eps), yp + r0 * n);
+  });
   return y;
 }
 
 at::Tensor silu_mul(const at::Tensor& gu, int64_t inter) {
-  if (!fused_ops_apply(gu) || gu.dim() < 2 || gu.size(-1) != 2 * inter)
-    throw Error("silu_mul: needs float32 gu [..., 2·inter] (last dimension contiguous)");
+  if (!fused_rows_apply(gu) || gu.size(-1) != 2 * inter)
+    throw Error("silu_mul: needs float32 gu [..., 2·inter] (last dimension contiguous, rows evenly spaced)");
   std::vector<int64_t> shape(gu.sizes().begin(), gu.sizes().end());
   shape.back() = inter;
   at::Tensor y = at::empty(shape, gu.options());
-  const int64_t rows = gu.numel() / std::max<int64_t>(2 * inter, 1);
-  if (rows > 0) silu_mul_rows(gu.data_ptr<float>(), rows, inter, row_stride(gu), y.data_ptr<float>());
+  const int64_t rows = gu.numel() / std::max<int64_t>(2 * inter, 1), ld = row_stride(gu);
+  const float* gp = gu.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for_rows(rows, 2 * inter, [&](int64_t r0, int64_t r1) {
+    silu_mul_rows(gp + r0 * ld, r1 - r0, inter, ld, yp + r0 * inter);
+  });
   return y;
 }
 
@@ -138,9 +155,9 @@ std::pair<at::Tensor, at::Tensor> rotary_qk(const at::Tensor& x, const at::Tenso
   const float* xp = x.data_ptr<float>();
   const float *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>();
   float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t cb = Bc == 1 ? 0 : b;
+  for_rows(B * T, Hx * D, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / T, t = r % T, cb = Bc == 1 ? 0 : b;
       const float* c = cp + cb * cos.stride(0) + t * cos.stride(1);
       const float* s = sp + cb * sin.stride(0) + t * sin.stride(1);
       const float* row = xp + b * x.stride(0) + t * x.stride(1);
@@ -150,12 +167,14 @@ std::pair<at::Tensor, at::Tensor> rotary_qk(const at::Tensor& x, const at::Tenso
         rotate_head(row + h * x.stride(2), c, s, D, is_q ? static_cast<float>(q_scale) : 1.0f, out);
       }
     }
+  });
   return {q, k};
 }
 
 #else  // not x86-64: callers keep the ATen path
 
 bool fused_ops_apply(const at::Tensor&) { return false; }
+bool fused_rows_apply(const at::Tensor&) { return false; }
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double) { throw Error("rms_norm: no fused kernel here"); }
 at::Tensor silu_mul(const at::Tensor&, int64_t) { throw Error("silu_mul: no fused kernel here"); }
 std::pair<at::Tensor, at::Tensor> rotary_qk(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, double) {

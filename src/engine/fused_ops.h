@@ -7,7 +7,7 @@
 // order; silu(g) = g / (1 + e^-g) with e^x from a degree-6 polynomial, relative error < 2e-7), so results
 // agree with it to a few float32 ulps (tests), not bit for bit. They apply where fused_ops_apply says so
 // (float32 on the CPU, no autograd, an AVX2 CPU); callers keep the ATen path for everything else (training,
-// bf16, other machines).
+// bf16, other machines). Rows are independent: large inputs (prefill) are split over engine::parallel_items.
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -19,6 +19,10 @@ namespace grm::engine {
 // Whether the kernels below run for x: float32 CPU strided tensor, last dimension contiguous, grad mode off,
 // an x86-64 CPU with AVX2 + FMA.
 bool fused_ops_apply(const at::Tensor& x);
+
+// fused_ops_apply, and the rows of x (its leading dimensions flattened) evenly spaced, as rms_norm and
+// silu_mul need (true of contiguous tensors and of a narrowed last dimension).
+bool fused_rows_apply(const at::Tensor& x);
 
 // x · rsqrt(mean(x², last dim) + eps) · weight; x [..., n], weight [n] float32. Returns a contiguous tensor.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);

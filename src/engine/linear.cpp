@@ -151,8 +151,10 @@ GRM_AVX2_TARGET void span_packed(const Operands& o, int64_t n0, int64_t n1) {
         row_blocks<true>(panel, kPanelWidth, o.x, o.rows, o.K, bias, o.y + n, o.N);
         continue;
       }
+      // Block j asks for bytes [j·K·step, (j+1)·K·step) of the next panel's K·96: all of it when spread
+      // divides 96, else all but its last K·(96 mod spread) bytes (the hardware prefetcher's), never past it.
       const char* next = reinterpret_cast<const char*>(panel + o.K * kPanelWidth);
-      const int64_t chunk = (o.K * kPanelWidth * 4 + spread - 1) / spread, step = (chunk + o.K - 1) / o.K;
+      const int64_t step = kPanelWidth * 4 / spread, chunk = step * o.K;
       for (int64_t j = 0; j < full; ++j) {
         const float* x = o.x + 4 * j * o.K;
         float* y = o.y + n + 4 * j * o.N;

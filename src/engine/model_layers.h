@@ -56,7 +56,7 @@ struct RMSNorm : torch::nn::Module {
   }
   // HF: weight * (x_f32 * rsqrt(mean(x_f32²) + eps)).to(dtype)
   Tensor operator()(const Tensor& x) const {
-    if (fused_ops_apply(x) && x.dim() >= 2 && fused_ops_apply(weight) && weight.dim() == 1)
+    if (fused_rows_apply(x) && fused_ops_apply(weight) && weight.dim() == 1)
       return rms_norm(x, weight, eps);
     if (x.scalar_type() == torch::kFloat) return x * at::rsqrt(x.pow(2).mean(-1, true).add_(eps)) * weight;
     const Tensor xf = x.to(torch::kFloat);
@@ -235,7 +235,7 @@ struct Mlp : torch::nn::Module {
     Tensor g, u;
     if (gate_up.fused()) {
       const Tensor y = engine::linear(x, gate_up.weight, {}, &gate_up.packed);
-      if (act == Activation::Silu && fused_ops_apply(y) && y.dim() >= 2) return (*down_proj)(silu_mul(y, inter));
+      if (act == Activation::Silu && fused_rows_apply(y)) return (*down_proj)(silu_mul(y, inter));
       g = y.narrow(-1, 0, inter);
       u = y.narrow(-1, inter, inter);
     } else {

@@ -11,10 +11,10 @@ using namespace grm::engine;
 
 namespace {
 
-// Largest |got - want| relative to the largest |want| (+1), against a float64 reference.
+// Largest |got - want| / (|want| + 1) over the elements, against a float64 reference.
 double rel_err(const at::Tensor& got, const at::Tensor& want) {
   EXPECT_EQ(got.sizes(), want.sizes());
-  return ((got.to(torch::kDouble) - want).abs().max() / (want.abs().max() + 1.0)).item<double>();
+  return ((got.to(torch::kDouble) - want).abs() / (want.abs() + 1.0)).max().item<double>();
 }
 
 at::Tensor rms_reference(const at::Tensor& x, const at::Tensor& w, double eps) {
@@ -55,6 +55,9 @@ TEST(FusedOps, RmsNormMatchesFloat64) {
     EXPECT_TRUE(got.is_contiguous());
     EXPECT_LT(rel_err(got, rms_reference(rows, w, 1e-6)), 2e-6) << n;
   }
+  // Enough rows to be split over the worker pool (prefill-sized): same as row by row.
+  const at::Tensor big = torch::randn({700, 256}), wb = torch::randn({256});
+  EXPECT_LT(rel_err(rms_norm(big, wb, 1e-5), rms_reference(big, wb, 1e-5)), 2e-6);
   // All zeros: eps keeps it finite.
   const at::Tensor z = rms_norm(torch::zeros({2, 16}), torch::ones({16}), 1e-6);
   EXPECT_EQ(z.abs().sum().item<float>(), 0.0f);
@@ -65,12 +68,12 @@ TEST(FusedOps, SiluMulMatchesFloat64IncludingLargeInputs) {
   c10::InferenceMode guard;
   torch::manual_seed(2);
   for (const int64_t inter : {704, 2048, 11}) {
-    at::Tensor gu = torch::randn({2, 3, 2 * inter}) * 3.0;
+    at::Tensor gu = torch::randn({2, inter == 2048 ? 70 : 3, 2 * inter}) * 3.0;  // 140 rows: split over threads
     gu.index_put_({0, 0, 0}, 100.0f);    // e^-g underflows: silu(g) = g
     gu.index_put_({0, 0, 1}, -100.0f);   // e^-g past the clamp: silu(g) → 0
     gu.index_put_({1, 2, 8}, -30.0f);
     const at::Tensor got = silu_mul(gu, inter);
-    EXPECT_EQ(got.sizes(), (std::vector<int64_t>{2, 3, inter}));
+    EXPECT_EQ(got.sizes(), (std::vector<int64_t>{2, gu.size(1), inter}));
     EXPECT_TRUE(got.isfinite().all().item<bool>());
     EXPECT_LT(rel_err(got, silu_mul_reference(gu, inter)), 2e-6) << inter;
   }
@@ -82,7 +85,7 @@ TEST(FusedOps, RotaryMatchesFloat64AndScalesQueries) {
   torch::manual_seed(3);
   for (const int64_t D : {64, 12}) {  // 12: half not a multiple of 8 (scalar path)
     for (const int64_t Bc : {1, 2}) {
-      const int64_t B = 2, T = 3, H = 4, Hkv = 2;
+      const int64_t B = 2, T = D == 64 ? 200 : 3, H = 4, Hkv = 2;  // 200 positions: split over threads
       // x: the q and k heads of a fused [B, T, H + 2·Hkv, D] product (strided rows).
       const at::Tensor y = torch::randn({B, T, H + 2 * Hkv, D});
       const at::Tensor x = y.narrow(2, 0, H + Hkv);
@@ -114,7 +117,9 @@ TEST(FusedOps, ApplyOnlyToFloat32InferenceAndRejectBadShapes) {
   EXPECT_THROW(silu_mul(x, 3), grm::Error);
   EXPECT_THROW(rotary_qk(torch::randn({1, 1, 2, 8}), torch::randn({1, 2, 1, 8}), torch::randn({1, 2, 1, 8}), 1, 1.0),
                grm::Error);  // cos for 2 positions, x has 1
-  // Rows that are not evenly spaced cannot be walked with one stride.
+  // Rows that are not evenly spaced cannot be walked with one stride: callers see it first.
   const at::Tensor uneven = torch::randn({3, 4, 10}).narrow(1, 0, 2).narrow(2, 0, 8).transpose(0, 1);
+  EXPECT_FALSE(fused_rows_apply(uneven));
+  EXPECT_TRUE(fused_rows_apply(torch::randn({3, 1, 10}).narrow(2, 0, 8)));
   EXPECT_THROW(rms_norm(uneven, torch::ones({8}), 1e-6), grm::Error);
 }

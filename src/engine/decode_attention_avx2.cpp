@@ -223,12 +223,13 @@ GRM_AVX2_TARGET __attribute__((noinline)) void lane_tile(const float* kf, const 
 // flushed; 1.30-1.54 against 1.39-1.91 ms warm at G = 3 and 642 positions, whose 3.8 MB is out of L2 anyway):
 // the kernel then waits on DRAM, and the own rows of 32 forks (2.5 MB a call at 75 new tokens) are most of it.
 template <typename T>
+GRM_AVX2 void prefetch_row(const T* row, int64_t D) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t o = 0; o < D * static_cast<int64_t>(sizeof(T)); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+}
+template <typename T>
 GRM_AVX2 void prefetch_rows(const int64_t* pos, int64_t n, const T* src, int64_t stride, int64_t D) {
-  const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
-  for (int64_t i = 0; i < n; ++i) {
-    const char* row = reinterpret_cast<const char*>(src + pos[i] * stride);
-    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(row + o, _MM_HINT_T0);
-  }
+  for (int64_t i = 0; i < n; ++i) prefetch_row(src + pos[i] * stride, D);
 }
 
 // Rows src + pos[i]·stride (i < n, D values each) as float32 into dst [n][D].
@@ -316,11 +317,9 @@ struct Group {
 // prefetch_rows for a row's own positions own.pos[from, from + tile) (some at its origin).
 template <typename T>
 GRM_AVX2 void prefetch_own(const Own<T>& own, int64_t from, int64_t tile, int64_t D) {
-  const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
   for (int64_t i = from; i < std::min(own.n, from + tile); ++i) {
-    const char* k = reinterpret_cast<const char*>(own.key(own.pos[i]));
-    const char* v = reinterpret_cast<const char*>(own.value(own.pos[i]));
-    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(k + o, _MM_HINT_T0), _mm_prefetch(v + o, _MM_HINT_T0);
+    prefetch_row(own.key(own.pos[i]), D);
+    prefetch_row(own.value(own.pos[i]), D);
   }
 }
 

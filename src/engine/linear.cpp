@@ -1,6 +1,8 @@
 #include "engine/linear.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -22,7 +24,8 @@ using avx2::hsum;
 // (k-rows when transposed, n-rows otherwise).
 struct Operands {
   const float* x;
-  const float* w;
+  const float* w;         // float32 weights: as loaded, transposed or packed
+  const uint16_t* w_bf16;  // bfloat16 packed panels (Storage::packed_bf16)
   const float* bias;  // or nullptr
   float* y;
   int64_t rows, K, N, ldw;
@@ -65,6 +68,63 @@ GRM_AVX2 void block24(const float* w, int64_t ldw, const float* x, int64_t K, co
       c30 = _mm256_fmadd_ps(a, w0, c30), c31 = _mm256_fmadd_ps(a, w1, c31), c32 = _mm256_fmadd_ps(a, w2, c32);
     }
   }
+  const __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+  const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+  const __m256 b2 = bias ? _mm256_loadu_ps(bias + 16) : _mm256_setzero_ps();
+  store3(y, c00, c01, c02, b0, b1, b2);
+  if constexpr (R > 1) store3(y + ldy, c10, c11, c12, b0, b1, b2);
+  if constexpr (R > 2) store3(y + 2 * ldy, c20, c21, c22, b0, b1, b2);
+  if constexpr (R > 3) store3(y + 3 * ldy, c30, c31, c32, b0, b1, b2);
+}
+
+// Rows xk[0], xk[K], xk[2K], xk[3K] (R of them) times one k-row of a 24-column strip (w0, w1, w2), into the
+// accumulators.
+template <int R>
+GRM_AVX2 void fma_rows(const float* xk, int64_t K, __m256 w0, __m256 w1, __m256 w2, __m256& c00, __m256& c01,
+                       __m256& c02, __m256& c10, __m256& c11, __m256& c12, __m256& c20, __m256& c21, __m256& c22,
+                       __m256& c30, __m256& c31, __m256& c32) {
+  __m256 a = _mm256_broadcast_ss(xk);
+  c00 = _mm256_fmadd_ps(a, w0, c00), c01 = _mm256_fmadd_ps(a, w1, c01), c02 = _mm256_fmadd_ps(a, w2, c02);
+  if constexpr (R > 1) {
+    a = _mm256_broadcast_ss(xk + K);
+    c10 = _mm256_fmadd_ps(a, w0, c10), c11 = _mm256_fmadd_ps(a, w1, c11), c12 = _mm256_fmadd_ps(a, w2, c12);
+  }
+  if constexpr (R > 2) {
+    a = _mm256_broadcast_ss(xk + 2 * K);
+    c20 = _mm256_fmadd_ps(a, w0, c20), c21 = _mm256_fmadd_ps(a, w1, c21), c22 = _mm256_fmadd_ps(a, w2, c22);
+  }
+  if constexpr (R > 3) {
+    a = _mm256_broadcast_ss(xk + 3 * K);
+    c30 = _mm256_fmadd_ps(a, w0, c30), c31 = _mm256_fmadd_ps(a, w1, c31), c32 = _mm256_fmadd_ps(a, w2, c32);
+  }
+}
+
+// The float32 values of the low / high bfloat16 halves of 8 32-bit words at p.
+GRM_AVX2 __m256 bf16_low(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 16));
+}
+GRM_AVX2 __m256 bf16_high(const uint16_t* p, __m256i high) {
+  return _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), high));
+}
+
+// block24 for a bfloat16 panel (pack_weight): pair j of k-rows (2j, 2j + 1) is 24 32-bit words, word c holding
+// column c's weight at k = 2j in its low half and at 2j + 1 in its high half, so that a shift and a mask turn
+// one load into both rows' float32 values (bfloat16 is float32's upper half). Each accumulator takes the same
+// FMAs in the same order as in block24: a float32 panel of the same values gives the same bits.
+template <int R>
+GRM_AVX2 void block24_bf16(const uint16_t* w, const float* x, int64_t K, const float* bias, float* y, int64_t ldy) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  int64_t k = 0;
+  for (; k + 2 <= K; k += 2, w += 2 * kPanelWidth) {
+#define GRM_ROWS(xk, w0, w1, w2)                                                                                \
+  fma_rows<R>(xk, K, w0, w1, w2, c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32)
+    GRM_ROWS(x + k, bf16_low(w), bf16_low(w + 16), bf16_low(w + 32));
+    GRM_ROWS(x + k + 1, bf16_high(w, high), bf16_high(w + 16, high), bf16_high(w + 32, high));
+  }
+  if (k < K) GRM_ROWS(x + k, bf16_low(w), bf16_low(w + 16), bf16_low(w + 32));  // K odd: high halves are padding
+#undef GRM_ROWS
   const __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
   const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
   const __m256 b2 = bias ? _mm256_loadu_ps(bias + 16) : _mm256_setzero_ps();
@@ -138,34 +198,92 @@ GRM_AVX2_TARGET void span_transposed(const Operands& o, int64_t n0, int64_t n1) 
 // hardware prefetcher streams the panels.
 constexpr int64_t kPrefetchBlocks = 8;
 
-// W packed (pack_weight): panel p holds columns 24p .. 24p+23 as [K, 24], zero-padded past N. n0 is a multiple
-// of 24. The last panel of an N that is not a multiple of 24 is computed into a scratch block and its real
-// columns copied out.
-GRM_AVX2_TARGET void span_packed(const Operands& o, int64_t n0, int64_t n1) {
+// One block of R ≤ 4 rows, or all rows, against one packed panel: P = float (block24) or uint16_t (bfloat16,
+// block24_bf16).
+template <typename P, int R>
+GRM_AVX2 void panel_block(const P* panel, const float* x, int64_t K, const float* bias, float* y, int64_t ldy) {
+  if constexpr (std::is_same_v<P, float>) {
+    block24<R>(panel, kPanelWidth, x, K, bias, y, ldy);
+  } else {
+    block24_bf16<R>(panel, x, K, bias, y, ldy);
+  }
+}
+template <typename P>
+GRM_AVX2 void panel_rows(const P* panel, const float* x, int64_t rows, int64_t K, const float* bias, float* y,
+                         int64_t ldy) {
+  int64_t m = 0;
+  for (; m + 4 <= rows; m += 4) panel_block<P, 4>(panel, x + m * K, K, bias, y + m * ldy, ldy);
+  switch (rows - m) {
+    case 3: return panel_block<P, 3>(panel, x + m * K, K, bias, y + m * ldy, ldy);
+    case 2: return panel_block<P, 2>(panel, x + m * K, K, bias, y + m * ldy, ldy);
+    case 1: return panel_block<P, 1>(panel, x + m * K, K, bias, y + m * ldy, ldy);
+    default: return;
+  }
+}
+
+// A bfloat16 panel (block24_bf16's layout) as [K, 24] float32.
+GRM_AVX2 void widen_panel(const uint16_t* w, int64_t K, float* out) {
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  int64_t k = 0;
+  for (; k + 2 <= K; k += 2, w += 2 * kPanelWidth, out += 2 * kPanelWidth)
+    for (int v = 0; v < 3; ++v) {
+      _mm256_storeu_ps(out + 8 * v, bf16_low(w + 16 * v));
+      _mm256_storeu_ps(out + kPanelWidth + 8 * v, bf16_high(w + 16 * v, high));
+    }
+  if (k < K)
+    for (int v = 0; v < 3; ++v) _mm256_storeu_ps(out + 8 * v, bf16_low(w + 16 * v));
+}
+
+// W packed (pack_weight): panel p holds columns 24p .. 24p+23, as [K, 24] float32 or as K / 2 (rounded up)
+// interleaved pairs of k-rows of bfloat16 (block24_bf16), zero-padded past N. n0 is a multiple of 24. The last
+// panel of an N that is not a multiple of 24 is computed into a scratch block and its real columns copied out.
+// A bfloat16 panel serves fewer than 8 rows directly: the product is bound by memory, and half the bytes made
+// the bundled model's products (4 layers and the LM head, two threads, weights out of cache) 0.58-0.64x as long
+// at 1-4 rows. With more rows the block loop is bound by arithmetic, where widening inside it (a shift or a mask
+// per weight vector, and register pressure) made 32 rows 1.6x as long; so the panel is widened once into float32
+// scratch, which every block of 4 rows reads from L1 / L2: 0.93-0.98x at 8-16 rows, 1.03-1.06x at 32.
+template <typename P>
+GRM_AVX2_TARGET void span_packed(const Operands& o, const P* w, int64_t n0, int64_t n1) {
+  constexpr bool pairs = !std::is_same_v<P, float>;
+  const int64_t panel_size = (pairs ? (o.K + 1) / 2 * 2 : o.K) * kPanelWidth;  // elements
+  const int64_t full = o.rows / 4, spread = std::min(full, kPrefetchBlocks);
+  thread_local std::vector<float> widened;
   for (int64_t n = n0; n < n1; n += kPanelWidth) {
-    const float* panel = o.w + (n / kPanelWidth) * o.K * kPanelWidth;
+    const P* panel = w + (n / kPanelWidth) * panel_size;
     if (n + kPanelWidth <= o.N) {
       const float* bias = o.bias ? o.bias + n : nullptr;
-      const int64_t full = o.rows / 4, spread = std::min(full, kPrefetchBlocks);
+      const float* wide;
+      if constexpr (pairs) {
+        if (full < 2) {
+          panel_rows(panel, o.x, o.rows, o.K, bias, o.y + n, o.N);
+          continue;
+        }
+        widened.resize(static_cast<size_t>(o.K * kPanelWidth));
+        widen_panel(panel, o.K, widened.data());
+        wide = widened.data();
+      } else {
+        wide = panel;
+      }
       if (spread < 2 || n + kPanelWidth >= n1) {
-        row_blocks<true>(panel, kPanelWidth, o.x, o.rows, o.K, bias, o.y + n, o.N);
+        row_blocks<true>(wide, kPanelWidth, o.x, o.rows, o.K, bias, o.y + n, o.N);
         continue;
       }
-      // Block j asks for bytes [j·K·step, (j+1)·K·step) of the next panel's K·96: all of it when spread
-      // divides 96, else all but its last K·(96 mod spread) bytes (the hardware prefetcher's), never past it.
-      const char* next = reinterpret_cast<const char*>(panel + o.K * kPanelWidth);
-      const int64_t step = kPanelWidth * 4 / spread, chunk = step * o.K;
+      // Block j asks for bytes [j·chunk, (j+1)·chunk) of the next panel (stored: 24 · sizeof(P) bytes a k-row),
+      // step bytes per k: all of it when spread divides 24 · sizeof(P), else all but the last few bytes of each
+      // k-row's worth (the hardware prefetcher's), never past it.
+      const char* next = reinterpret_cast<const char*>(panel + panel_size);
+      const int64_t step = kPanelWidth * static_cast<int64_t>(sizeof(P)) / spread, chunk = step * o.K;
       for (int64_t j = 0; j < full; ++j) {
         const float* x = o.x + 4 * j * o.K;
         float* y = o.y + n + 4 * j * o.N;
         if (j < spread) {
-          block24<4, true>(panel, kPanelWidth, x, o.K, bias, y, o.N, next + j * chunk, step);
+          block24<4, true>(wide, kPanelWidth, x, o.K, bias, y, o.N, next + j * chunk, step);
         } else {
-          block24<4>(panel, kPanelWidth, x, o.K, bias, y, o.N);
+          block24<4>(wide, kPanelWidth, x, o.K, bias, y, o.N);
         }
       }
       if (o.rows > 4 * full)
-        row_blocks<true>(panel, kPanelWidth, o.x + 4 * full * o.K, o.rows - 4 * full, o.K, bias,
+        row_blocks<true>(wide, kPanelWidth, o.x + 4 * full * o.K, o.rows - 4 * full, o.K, bias,
                          o.y + n + 4 * full * o.N, o.N);
       continue;
     }
@@ -173,7 +291,7 @@ GRM_AVX2_TARGET void span_packed(const Operands& o, int64_t n0, int64_t n1) {
     float scratch[4 * kPanelWidth];
     for (int64_t m = 0; m < o.rows; m += 4) {
       const int64_t r = std::min<int64_t>(4, o.rows - m);
-      row_blocks<true>(panel, kPanelWidth, o.x + m * o.K, r, o.K, nullptr, scratch, kPanelWidth);
+      panel_rows(panel, o.x + m * o.K, r, o.K, nullptr, scratch, kPanelWidth);
       for (int64_t i = 0; i < r; ++i)
         for (int64_t c = 0; c < cols; ++c)
           o.y[(m + i) * o.N + n + c] = scratch[i * kPanelWidth + c] + (o.bias ? o.bias[n + c] : 0.0f);
@@ -226,7 +344,7 @@ GRM_AVX2_TARGET void span_rowmajor(const Operands& o, int64_t n0, int64_t n1) {
   }
 }
 
-enum class Storage { row_major, transposed, packed };
+enum class Storage { row_major, transposed, packed, packed_bf16 };
 
 void run(const Operands& o, Storage storage) {
   // Below ~2^17 multiply-adds (~10 µs on one core) a second thread costs more than it saves.
@@ -237,7 +355,8 @@ void run(const Operands& o, Storage storage) {
   auto item = [&](int64_t i) {
     const int64_t n0 = i * width, n1 = std::min(o.N, n0 + width);
     switch (storage) {
-      case Storage::packed: return span_packed(o, n0, n1);
+      case Storage::packed: return span_packed(o, o.w, n0, n1);
+      case Storage::packed_bf16: return span_packed(o, o.w_bf16, n0, n1);
       case Storage::transposed: return span_transposed(o, n0, n1);
       case Storage::row_major: return span_rowmajor(o, n0, n1);
     }
@@ -276,23 +395,30 @@ bool small_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Te
 
 bool packed_kernel_available() { return avx2::cpu_has_avx2(); }
 
-PackedWeight pack_weight(const at::Tensor& w) {
+PackedWeight pack_weight(const at::Tensor& w, PanelFormat format) {
   if (!w.defined() || w.dim() != 2 || !float_cpu_strided(w))
     throw Error("pack_weight: needs a float32 CPU matrix [N, K]");
   at::NoGradGuard no_grad;
   const int64_t N = w.size(0), K = w.size(1), panels = (N + kPanelWidth - 1) / kPanelWidth;
-  at::Tensor padded = at::zeros({panels * kPanelWidth, K}, w.options());
-  padded.narrow(0, 0, N).copy_(w);
+  const bool bf16 = format == PanelFormat::automatic && at::equal(w.to(at::kBFloat16).to(at::kFloat), w);
+  const int64_t Kp = bf16 ? (K + 1) / 2 * 2 : K;  // pairs of k-rows: K rounded up to even, zero-padded
+  at::Tensor padded = at::zeros({panels * kPanelWidth, Kp}, w.options());
+  padded.narrow(0, 0, N).narrow(1, 0, K).copy_(w);
   PackedWeight p;
-  p.panels = padded.view({panels, kPanelWidth, K}).transpose(1, 2).contiguous();  // [panels, K, 24]
+  if (bf16) {  // [panels, Kp / 2, 24, 2]: (p, j, c, e) = W[24p + c][2j + e] (block24_bf16's layout)
+    p.panels = padded.view({panels, kPanelWidth, Kp / 2, 2}).permute({0, 2, 1, 3}).contiguous().to(at::kBFloat16);
+  } else {
+    p.panels = padded.view({panels, kPanelWidth, K}).transpose(1, 2).contiguous();  // [panels, K, 24]
+  }
   p.n = N;
+  p.k = K;
   p.source = w.alias();
   p.version = w.is_inference() ? 0 : w._version();
   return p;
 }
 
 bool PackedWeight::matches(const at::Tensor& w) const {
-  return panels.defined() && w.dim() == 2 && w.size(0) == n && w.size(1) == panels.size(1) &&
+  return panels.defined() && w.dim() == 2 && w.size(0) == n && w.size(1) == k &&
          w.is_alias_of(source) && w.storage_offset() == source.storage_offset() && w.sizes() == source.sizes() &&
          w.strides() == source.strides() && w.scalar_type() == source.scalar_type() &&
          (w.is_inference() ? 0 : w._version()) == version;
@@ -318,10 +444,18 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = N;
   at::Tensor y = at::empty(shape, x.options());
-  const float* wp = storage == Storage::packed ? packed->panels.data_ptr<float>() : w.data_ptr<float>();
-  const int64_t ldw = storage == Storage::packed ? kPanelWidth : storage == Storage::transposed ? w.stride(1) : w.stride(0);
-  run(Operands{xc.data_ptr<float>(), wp, bias.defined() ? bias.data_ptr<float>() : nullptr, y.data_ptr<float>(),
-               xc.numel() / K, K, N, ldw},
+  if (storage == Storage::packed && packed->bf16()) storage = Storage::packed_bf16;
+  const float* wp = storage == Storage::packed ? packed->panels.data_ptr<float>()
+                    : storage == Storage::packed_bf16 ? nullptr
+                                                      : w.data_ptr<float>();
+  const auto* wb = storage == Storage::packed_bf16
+                       ? reinterpret_cast<const uint16_t*>(packed->panels.data_ptr<at::BFloat16>())
+                       : nullptr;
+  const int64_t ldw = storage == Storage::packed || storage == Storage::packed_bf16 ? kPanelWidth
+                      : storage == Storage::transposed                             ? w.stride(1)
+                                                                                   : w.stride(0);
+  run(Operands{xc.data_ptr<float>(), wp, wb, bias.defined() ? bias.data_ptr<float>() : nullptr,
+               y.data_ptr<float>(), xc.numel() / K, K, N, ldw},
       storage);
   return y;
 }
@@ -333,7 +467,7 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
 namespace grm::engine {
 bool small_linear_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
 bool packed_kernel_available() { return false; }
-PackedWeight pack_weight(const at::Tensor&) { throw Error("pack_weight: no packed kernel on this architecture"); }
+PackedWeight pack_weight(const at::Tensor&, PanelFormat) { throw Error("pack_weight: no packed kernel on this architecture"); }
 bool PackedWeight::matches(const at::Tensor&) const { return false; }
 bool packed_linear_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, const PackedWeight&) { return false; }
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const PackedWeight*) {

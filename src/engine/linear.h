@@ -40,17 +40,24 @@ inline constexpr int64_t kMaxRowsRowMajor = 64;    // W as loaded ([N, K] rows)
 // version counter: changes made in place to one after packing are not detected.
 inline constexpr int64_t kPanelWidth = 24;
 struct PackedWeight {
-  at::Tensor panels;  // [ceil(N / 24), K, 24] float32; undefined: none
+  at::Tensor panels;  // [ceil(N / 24), K, 24] float32, or [ceil(N / 24), ceil(K / 2), 24, 2] bfloat16; undefined: none
   int64_t n = 0;      // N
+  int64_t k = 0;      // K
   at::Tensor source;  // the packed weight (an alias: keeps its storage alive)
   int64_t version = 0;
   bool defined() const { return panels.defined(); }
+  bool bf16() const { return panels.defined() && panels.scalar_type() == at::kBFloat16; }
   bool matches(const at::Tensor& w) const;  // made from w, and w unchanged since
 };
+// What pack_weight stores. automatic: bfloat16 panels when every value of W is a bfloat16 value (a checkpoint
+// stored in bfloat16, like the bundled model), which is lossless (the kernel widens them exactly and runs the
+// same FMAs in the same order: same outputs, bit for bit) at half the memory and half the bytes each product
+// streams; float32 otherwise. float32: always float32 panels.
+enum class PanelFormat { automatic, float32 };
 // Whether this CPU runs the kernel (x86-64 with AVX2 + FMA + F16C).
 bool packed_kernel_available();
 // Packs w [N, K] (float32 on the CPU, either storage); throws grm::Error otherwise.
-PackedWeight pack_weight(const at::Tensor& w);
+PackedWeight pack_weight(const at::Tensor& w, PanelFormat format = PanelFormat::automatic);
 
 // x [..., K], w [N, K] (any of the two storages), bias [N] or undefined; packed, when given and it matches w
 // (and the operands suit the kernel: float32, no autograd, an AVX2 CPU), serves the product.

@@ -161,6 +161,30 @@ TEST(PackedLinear, MatchesTheReferenceForRowBlocksAndPartialPanels) {
   });
 }
 
+// Weights whose values are all bfloat16 values (a bfloat16 checkpoint) are packed as bfloat16 panels, and the
+// products are the float32 panels' to the bit: decode and prefill row counts, K odd and even, partial panels.
+// One value that is not a bfloat16 value keeps float32 panels.
+TEST(PackedLinear, BFloat16PanelsGiveTheFloat32PanelsBits) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(6);
+  for_each_case({1, 2, 3, 4, 5, 17, 32, 33, 130}, true, [](const Case& c) {
+    const at::Tensor w = c.w.to(torch::kBFloat16).to(torch::kFloat);
+    const at::Tensor wt = c.transposed ? w.t().contiguous().t() : w;
+    const auto narrow = grm::engine::pack_weight(wt);
+    const auto wide = grm::engine::pack_weight(wt, grm::engine::PanelFormat::float32);
+    ASSERT_TRUE(narrow.bf16()) << c.label;
+    ASSERT_FALSE(wide.bf16()) << c.label;
+    ASSERT_EQ(narrow.panels.numel(), (wt.size(0) + 23) / 24 * 24 * ((wt.size(1) + 1) / 2 * 2)) << c.label;
+    ASSERT_TRUE(grm::engine::packed_linear_applies(c.x, wt, c.b, narrow)) << c.label;
+    const at::Tensor got = grm::engine::linear(c.x, wt, c.b, &narrow);
+    EXPECT_TRUE(torch::equal(got, grm::engine::linear(c.x, wt, c.b, &wide))) << c.label;
+    expect_close(got, reference(c.x, wt, c.b), c.label);
+  });
+  at::Tensor w = torch::randn({48, 32}).to(torch::kBFloat16).to(torch::kFloat);
+  w[7][5] = 1.0f + 1.0f / 1024;  // needs more than bfloat16's 8 significant bits
+  EXPECT_FALSE(grm::engine::pack_weight(w).bf16());
+}
+
 // A packed copy serves only the weight it was made from, unchanged; otherwise linear() takes another path and
 // the result is still right.
 TEST(PackedLinear, FallsBackWhenTheWeightChangesOrTooManyRows) {

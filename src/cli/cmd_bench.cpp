@@ -84,8 +84,7 @@ int run_decode(const BenchArgs& a) {
   auto gen = grm::cli::open_generator(a.model);
   const auto& cfg = gen->model().config();
   const auto dtype = gen->options().dtype;
-  int64_t params = 0;
-  for (const auto& [name, t] : gen->model().named_weights()) params += t.numel();
+  const int64_t params = gen->model().parameter_count();
 
   // A pairwise judge request of ~prompt_tokens tokens in its two orders.
   std::string a_text = "The answer is 743 because 457 + 286 carries one into the hundreds.";
@@ -114,7 +113,7 @@ int run_decode(const BenchArgs& a) {
   double peak_f32 = gemm_gflops(c10::kFloat, 1024, 1024, 1024);
   double bandwidth = copy_gbps();
   std::string table = fmt::format("| k | prefill computed | prefill naive | decode tok/s | wall/request (s) | wall(k)/wall(1) | decode GFLOP/s | "
-             "% of {} peak | KV read GB/s | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+             "% of {} peak | KV GB/s if unshared | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|---|\n",
              grm::engine::dtype_name(dtype));
   // Requests for every k, then the runs interleaved (k = 1, 2, ..., 32, k = 1, 2, ...) keeping each k's best:
   // on a shared machine whose speed drifts, the ratios to k = 1 then compare runs made close together.
@@ -165,8 +164,9 @@ int run_decode(const BenchArgs& a) {
     const auto& st = stats[i];
     const double tok_s = static_cast<double>(st.decode_tokens) / st.decode_seconds;
     const double gflops = tok_s * flops_per_token(cfg, plen + a.new_tokens / 2) / 1e9;
-    // Bytes of K and V one decoded token reads (its own valid cache positions, all layers): the memory
-    // traffic attention cannot avoid, to compare with the copy bandwidth above.
+    // Bytes of K and V one decoded token would read on its own (its whole context, all layers), to compare with
+    // the copy bandwidth above. With k ≥ 2 the forks of a prompt read its positions once per group of forks, so
+    // decode attention reads less than this (its own new positions dominate at k = 32).
     const double kv_bytes = 2.0 * static_cast<double>(cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim) *
                             static_cast<double>(plen + a.new_tokens / 2) * static_cast<double>(c10::elementSize(kv_dtype));
     fmt::print("| {} | {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.1f} | {:.1f}% | {:.1f} | {:.0f} |\n", a.ks[i],

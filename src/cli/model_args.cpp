@@ -30,9 +30,9 @@ void add_model_options(CLI::App* sub, ModelArgs& args) {
   sub->add_option("--threads", args.threads, "Threads (0: libtorch's default for its ops and all cores for decode attention; N: N for both)")->capture_default_str();
   sub->add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_flag("--no-pack-weights", args.no_pack_weights,
-                "Keep one copy of the weights: by default float32 models on AVX2 CPUs get a second, packed copy of "
-                "their linear weights, which made decodes 1.1-1.9x faster (README), at 1.5x (weights stored in bfloat16) or "
-                "2x those weights' memory");
+                "Keep the linear weights as loaded: by default float32 models on AVX2 CPUs get them packed for "
+                "grm's kernel, which made decodes 1.1-1.9x faster (README); the packed copy replaces them (in "
+                "bfloat16 when the checkpoint is: half their memory)");
 }
 
 std::unique_ptr<engine::LocalGenerator> open_generator(const ModelArgs& args) {

@@ -418,7 +418,7 @@ PackedWeight pack_weight(const at::Tensor& w, PanelFormat format) {
 }
 
 bool PackedWeight::matches(const at::Tensor& w) const {
-  return panels.defined() && w.dim() == 2 && w.size(0) == n && w.size(1) == k &&
+  return panels.defined() && !standalone && w.dim() == 2 && w.size(0) == n && w.size(1) == k &&
          w.is_alias_of(source) && w.storage_offset() == source.storage_offset() && w.sizes() == source.sizes() &&
          w.strides() == source.strides() && w.scalar_type() == source.scalar_type() &&
          (w.is_inference() ? 0 : w._version()) == version;
@@ -429,17 +429,12 @@ bool packed_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::T
   return packed.matches(w) && operands_fit(x, bias, w.size(0), w.size(1));
 }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const PackedWeight* packed) {
-  Storage storage;
-  if (packed != nullptr && packed_linear_applies(x, w, bias, *packed)) {
-    storage = Storage::packed;
-  } else if (small_linear_applies(x, w, bias)) {
-    storage = stored_transposed(w) ? Storage::transposed : Storage::row_major;
-  } else {
-    return at::linear(x, w, bias);
-  }
+namespace {
+
+// y = x·Wᵀ + b on grm's kernels, W given by `storage` (packed: `packed`'s panels; else w).
+at::Tensor product(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const PackedWeight* packed,
+                   Storage storage, int64_t N, int64_t K) {
   RECORD_FUNCTION("grm::linear", std::vector<c10::IValue>());  // named in `grm bench decode --profile`
-  const int64_t K = w.size(1), N = w.size(0);
   const at::Tensor xc = x.contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = N;
@@ -460,6 +455,47 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
   return y;
 }
 
+}  // namespace
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const PackedWeight* packed) {
+  if (packed != nullptr && packed->standalone) return packed_linear(x, *packed, bias);
+  Storage storage;
+  if (packed != nullptr && packed_linear_applies(x, w, bias, *packed)) {
+    storage = Storage::packed;
+  } else if (small_linear_applies(x, w, bias)) {
+    storage = stored_transposed(w) ? Storage::transposed : Storage::row_major;
+  } else {
+    return at::linear(x, w, bias);
+  }
+  return product(x, w, bias, packed, storage, w.size(0), w.size(1));
+}
+
+void release_source(PackedWeight& p, at::Tensor& w) {
+  if (!p.defined()) throw Error("release_source: no packed copy");
+  if (!p.standalone && !p.matches(w)) throw Error("release_source: the packed copy was not made from this weight");
+  at::NoGradGuard no_grad;
+  p.source = at::Tensor();
+  p.standalone = true;
+  w.set_data(at::empty({0}, w.options()));
+}
+
+at::Tensor unpack_weight(const PackedWeight& packed) {
+  if (!packed.defined()) throw Error("unpack_weight: no packed copy");
+  const at::Tensor& p = packed.panels;
+  const int64_t rows = p.size(0) * kPanelWidth;
+  const at::Tensor w = packed.bf16() ? p.permute({0, 2, 1, 3}).reshape({rows, -1}).to(at::kFloat)  // [rows, Kp]
+                                     : p.transpose(1, 2).reshape({rows, -1});                       // [rows, K]
+  return w.narrow(0, 0, packed.n).narrow(1, 0, packed.k).contiguous();
+}
+
+at::Tensor packed_linear(const at::Tensor& x, const PackedWeight& packed, const at::Tensor& bias) {
+  if (!packed.defined()) throw Error("packed_linear: no packed copy");
+  if (!operands_fit(x, bias, packed.n, packed.k))
+    return at::linear(x, unpack_weight(packed).to(x.scalar_type()),
+                      bias.defined() ? bias.to(x.scalar_type()) : bias);
+  return product(x, at::Tensor(), bias, &packed, Storage::packed, packed.n, packed.k);
+}
+
 }  // namespace grm::engine
 
 #else  // not x86-64: at::linear everywhere
@@ -472,6 +508,11 @@ bool PackedWeight::matches(const at::Tensor&) const { return false; }
 bool packed_linear_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, const PackedWeight&) { return false; }
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const PackedWeight*) {
   return at::linear(x, w, bias);
+}
+void release_source(PackedWeight&, at::Tensor&) { throw Error("release_source: no packed kernel on this architecture"); }
+at::Tensor unpack_weight(const PackedWeight&) { throw Error("unpack_weight: no packed kernel on this architecture"); }
+at::Tensor packed_linear(const at::Tensor&, const PackedWeight&, const at::Tensor&) {
+  throw Error("packed_linear: no packed kernel on this architecture");
 }
 }  // namespace grm::engine
 

@@ -45,6 +45,7 @@ struct PackedWeight {
   int64_t k = 0;      // K
   at::Tensor source;  // the packed weight (an alias: keeps its storage alive)
   int64_t version = 0;
+  bool standalone = false;  // its weight's own values were released (release_source): packed_linear() only
   bool defined() const { return panels.defined(); }
   bool bf16() const { return panels.defined() && panels.scalar_type() == at::kBFloat16; }
   bool matches(const at::Tensor& w) const;  // made from w, and w unchanged since
@@ -58,6 +59,15 @@ enum class PanelFormat { automatic, float32 };
 bool packed_kernel_available();
 // Packs w [N, K] (float32 on the CPU, either storage); throws grm::Error otherwise.
 PackedWeight pack_weight(const at::Tensor& w, PanelFormat format = PanelFormat::automatic);
+
+// Makes p the only copy of its weight's values: drops p's reference to w and empties w (a [0] tensor of its dtype;
+// Transformer::release_packed_originals). From then on the product is packed_linear(x, p, bias).
+void release_source(PackedWeight& p, at::Tensor& w);
+// W [N, K] float32 rebuilt from a packed copy (exact: the panels hold W's values).
+at::Tensor unpack_weight(const PackedWeight& packed);
+// y = x·Wᵀ + b for the W packed in `packed` (which need not have a source any more): the packed kernel where x and
+// bias suit it (float32, no autograd, an AVX2 CPU), else at::linear over unpack_weight(packed).
+at::Tensor packed_linear(const at::Tensor& x, const PackedWeight& packed, const at::Tensor& bias = {});
 
 // x [..., K], w [N, K] (any of the two storages), bias [N] or undefined; packed, when given and it matches w
 // (and the operands suit the kernel: float32, no autograd, an AVX2 CPU), serves the product.

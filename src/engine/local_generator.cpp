@@ -103,9 +103,13 @@ LocalGenerator::LocalGenerator(std::shared_ptr<Transformer> model, std::shared_p
 std::unique_ptr<LocalGenerator> LocalGenerator::open(const std::string& dir, EngineOptions options) {
   auto model = load_model(dir, options.dtype);
   model->eval();
-  // This model only runs inference: packed weights where the CPU has the kernel, else the storage OpenBLAS
-  // multiplies fastest.
-  if (!(options.pack_weights && model->pack_linear_weights())) model->store_linear_weights_transposed();
+  // This model only runs inference: packed weights where the CPU has the kernel (which then hold the only copy),
+  // else the storage OpenBLAS multiplies fastest.
+  if (options.pack_weights && model->pack_linear_weights()) {
+    model->release_packed_originals();
+  } else {
+    model->store_linear_weights_transposed();
+  }
   std::shared_ptr<const Tokenizer> tok = Tokenizer::load(dir);
   return std::make_unique<LocalGenerator>(std::move(model), std::move(tok), options);
 }

@@ -31,9 +31,10 @@ struct EngineOptions {
                                            // so it applies to every user of that model); unset: left as is
   int max_batch = 64;                      // sequences decoded together
   int threads = 0;                         // libtorch intra-op and worker_pool threads; 0 keeps their defaults
-  bool pack_weights = true;                // open(): packed copies of the linear weights where the CPU has
-                                           // the kernel (Transformer::pack_linear_weights: faster products,
-                                           // twice the memory for those weights); false keeps one copy
+  bool pack_weights = true;                // open(): the linear weights packed where the CPU has the kernel
+                                           // (Transformer::pack_linear_weights, then release_packed_originals:
+                                           // faster products; the packed copy replaces the weights, in
+                                           // bfloat16 for a bfloat16 checkpoint); false: as loaded
   bool share_prompt_prefixes = true;       // a distinct prompt that begins like an earlier one in its batch
                                            // (16+ tokens) copies those positions from that one's cache slot
                                            // instead of computing them again

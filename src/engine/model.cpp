@@ -62,6 +62,7 @@ Transformer::Transformer(ModelConfig config, c10::ScalarType dtype)
   if (!config_.tie_word_embeddings)
     lm_head_ = register_module("lm_head",
                                std::make_shared<LinearLayer>(config_.hidden_size, config_.vocab_size, false, dtype));
+  for (const auto& p : parameters(true)) parameter_count_ += p.numel();
 }
 
 void Transformer::store_linear_weights_transposed() {
@@ -92,6 +93,19 @@ bool Transformer::pack_linear_weights() {
   return true;
 }
 
+bool Transformer::release_packed_originals() {
+  if (!packed_) return false;
+  for (auto& layer : model_->layers) {
+    layer->self_attn->qkv.release();
+    layer->self_attn->o_proj->release();
+    layer->mlp->gate_up.release();
+    layer->mlp->down_proj->release();
+  }
+  if (lm_head_) lm_head_->release();
+  released_ = true;
+  return true;
+}
+
 void Transformer::init_random(uint64_t seed, double std) {
   torch::NoGradGuard no_grad;
   at::Generator gen = at::detail::createCPUGenerator(seed);
@@ -111,6 +125,9 @@ void Transformer::init_random(uint64_t seed, double std) {
 }
 
 std::vector<std::pair<std::string, Tensor>> Transformer::named_weights() const {
+  if (released_)
+    throw Error("this model's linear weights live only in their packed copies (release_packed_originals): "
+                "it runs inference only, and has no weights to save or train");
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
   return out;

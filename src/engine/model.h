@@ -70,10 +70,20 @@ class Transformer : public torch::nn::Module {
   // For inference in float32 on a CPU with engine::linear's kernel (AVX2): adds a packed copy of every
   // linear weight, and of the tied embedding for the logits (linear.h), which every product then uses: on
   // the 100 M benchmark model decodes ran 1.5-1.9× faster, on the bundled one ~10 % (whole `grm score`).
-  // Costs a second copy of those weights in memory (+0.47 GiB at 100 M). A packed copy is used only while
-  // its weight is unchanged. Returns false (and does nothing) for other dtypes or CPUs.
+  // Costs a second copy of those weights in memory (in bfloat16 for weights whose values all are bfloat16
+  // values; release_packed_originals() drops the first). A packed copy is used only while its weight is
+  // unchanged. Returns false (and does nothing) for other dtypes or CPUs.
   bool pack_linear_weights();
   bool weights_packed() const { return packed_; }
+  // After pack_linear_weights(), for a model that only runs inference from then on: drops each packed linear
+  // weight's own values (its parameter becomes a [0] tensor), so the packed copy is the only one; products,
+  // outputs and the tied embedding (still needed for the lookup) are unchanged. A weight packed in bfloat16
+  // (a bfloat16 checkpoint) then costs 2 bytes a value instead of 4 + 2. named_weights() and training are off
+  // for such a model (they throw). Returns false (and does nothing) when nothing is packed.
+  bool release_packed_originals();
+  bool originals_released() const { return released_; }
+  // Number of parameter values as loaded (the tied embedding once), unchanged by release_packed_originals().
+  int64_t parameter_count() const { return parameter_count_; }
 
   // The dtype of the caches make_cache() creates: the compute dtype unless set. float16 storage with float32
   // compute halves what decode attention reads (it is bound by memory bandwidth at k = 32); keys and values
@@ -126,6 +136,8 @@ class Transformer : public torch::nn::Module {
   std::shared_ptr<model_detail::LinearLayer> lm_head_;  // null when tied
   PackedWeight lm_packed_;  // the tied embedding, packed (pack_linear_weights)
   bool packed_ = false;
+  bool released_ = false;
+  int64_t parameter_count_ = 0;
   at::Tensor rope_;                       // [P, 2, D]
   int64_t max_score_elements_ = int64_t{1} << 21;
 };

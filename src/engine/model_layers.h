@@ -39,6 +39,10 @@ struct LinearLayer : torch::nn::Module {
     weight.set_data(weight.t().contiguous().t());
   }
   void pack() { packed = pack_weight(weight); }
+  // Leaves the packed copy as the weight's only copy (Transformer::release_packed_originals).
+  void release() {
+    if (packed.defined()) release_source(packed, weight);
+  }
 };
 
 struct Embedding : torch::nn::Module {
@@ -152,7 +156,16 @@ struct FusedLinear {
     torch::NoGradGuard no_grad;  // fused() is false under autograd
     if (fused()) packed = pack_weight(weight);
   }
+  // Leaves the packed copy of the fused weight as its only copy, the parts' views emptied too
+  // (Transformer::release_packed_originals); the fused path then always runs, on that copy.
+  void release() {
+    if (!packed.defined() || packed.standalone) return;
+    torch::NoGradGuard no_grad;
+    release_source(packed, weight);
+    for (auto& p : parts) p->weight.set_data(at::empty({0}, weight.options()));
+  }
   bool fused() const {
+    if (packed.standalone) return true;  // released: the packed copy is all there is
     if (at::GradMode::is_enabled()) return false;  // training: gradients flow to the separate parameters
     size_t i = 0;
     for (const auto& p : parts) {

@@ -185,6 +185,49 @@ TEST(PackedLinear, BFloat16PanelsGiveTheFloat32PanelsBits) {
   EXPECT_FALSE(grm::engine::pack_weight(w).bf16());
 }
 
+// A packed copy whose weight was released (release_source) serves alone: the same bits as before for both panel
+// formats, unpack_weight gives W back exactly, and operands the kernel does not take (autograd on, bfloat16 x)
+// go to at::linear over the unpacked W.
+TEST(PackedLinear, ReleasedWeightIsServedByItsPackedCopy) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(8);
+  for (bool bf16 : {false, true})
+    for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{768, 256}, {45, 37}}) {
+      const std::string label = std::string(bf16 ? "bf16 " : "f32 ") + std::to_string(N) + "x" + std::to_string(K);
+      at::Tensor w = torch::randn({N, K});
+      if (bf16) w = w.to(torch::kBFloat16).to(torch::kFloat);
+      const at::Tensor original = w.clone(), b = torch::randn({N});
+      auto packed = grm::engine::pack_weight(w);
+      ASSERT_EQ(packed.bf16(), bf16) << label;
+      for (int64_t rows : {1, 8, 33}) {
+        const at::Tensor x = torch::randn({rows, K});
+        const at::Tensor y = grm::engine::linear(x, w, b, &packed);
+        at::Tensor wr = w.clone();
+        auto fresh = grm::engine::pack_weight(wr);
+        grm::engine::release_source(fresh, wr);
+        EXPECT_EQ(wr.numel(), 0) << label;
+        EXPECT_TRUE(fresh.standalone) << label;
+        EXPECT_FALSE(fresh.matches(wr)) << label;
+        EXPECT_TRUE(torch::equal(grm::engine::linear(x, wr, b, &fresh), y)) << label << ", " << rows << " rows";
+        EXPECT_TRUE(torch::equal(grm::engine::packed_linear(x, fresh, b), y)) << label << ", " << rows << " rows";
+        EXPECT_TRUE(torch::equal(grm::engine::unpack_weight(fresh), original)) << label;
+        {
+          torch::AutoGradMode grad(true);
+          expect_close(grm::engine::packed_linear(x, fresh, b), reference(x, original, b), label + ", autograd");
+        }
+        const at::Tensor yb = grm::engine::packed_linear(x.to(torch::kBFloat16), fresh, b);
+        EXPECT_EQ(yb.scalar_type(), torch::kBFloat16) << label;
+        EXPECT_LT((yb.to(torch::kDouble) - reference(x.to(torch::kBFloat16).to(torch::kFloat), original, b)).abs().max().item<double>(),
+                  0.05 * (reference(x, original, b).abs().max().item<double>() + 1))
+            << label << ", bf16 x";
+      }
+    }
+  at::Tensor w = torch::randn({8, 8});
+  auto packed = grm::engine::pack_weight(w);
+  at::Tensor other = torch::randn({8, 8});
+  EXPECT_THROW(grm::engine::release_source(packed, other), grm::Error) << "not its weight";
+}
+
 // A packed copy serves only the weight it was made from, unchanged; otherwise linear() takes another path and
 // the result is still right.
 TEST(PackedLinear, FallsBackWhenTheWeightChangesOrTooManyRows) {

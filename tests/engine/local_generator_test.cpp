@@ -207,6 +207,7 @@ TEST(LocalGenerator, OpenPacksFloat32WeightsUnlessTurnedOff) {
   opt.dtype = c10::kFloat;
   auto packed = LocalGenerator::open(dir, opt);
   EXPECT_EQ(packed->model().weights_packed(), grm::engine::packed_kernel_available());
+  EXPECT_EQ(packed->model().originals_released(), grm::engine::packed_kernel_available());
   opt.pack_weights = false;
   auto plain = LocalGenerator::open(dir, opt);
   EXPECT_FALSE(plain->model().weights_packed());

@@ -300,6 +300,44 @@ TEST(Model, PackedWeightsKeepOutputs) {
     }
 }
 
+// Releasing the originals after packing (what LocalGenerator::open does): the same outputs to the bit in full
+// passes and cached decoding, for float32 panels and for bfloat16 ones (weights rounded to bfloat16 values
+// first, as a bfloat16 checkpoint's are), tied and untied heads; the parameter count is kept, and named_weights()
+// refuses (the parameters are empty).
+TEST(Model, ReleasedOriginalsKeepOutputs) {
+  if (!grm::engine::packed_kernel_available()) GTEST_SKIP() << "no AVX2: nothing is packed";
+  for (const char* config : {"tiny-llama.json", "tiny-qwen2.json"})
+    for (bool bf16_values : {false, true}) {
+      SCOPED_TRACE(std::string(config) + (bf16_values ? " bfloat16 values" : ""));
+      auto m = make_model(config, torch::kFloat);
+      torch::NoGradGuard g;
+      int64_t count = 0;
+      for (auto& [n, p] : m->named_weights()) {
+        if (bf16_values) p.copy_(p.to(torch::kBFloat16).to(torch::kFloat));
+        count += p.numel();
+      }
+      EXPECT_EQ(m->parameter_count(), count);
+      EXPECT_FALSE(m->release_packed_originals()) << "nothing packed yet";
+      ASSERT_TRUE(m->pack_linear_weights());
+      const auto tokens = random_tokens(16, 300, 9).view({2, 8});
+      const auto before = m->forward(tokens);
+      KVCache cache = m->make_cache(2, 16);
+      m->prefill(tokens.narrow(1, 0, 5), {5, 5}, cache, {0, 1});
+      const auto step_before = m->decode(tokens.select(1, 5).contiguous(), cache, {0, 1});
+      ASSERT_TRUE(m->release_packed_originals());
+      EXPECT_TRUE(m->originals_released());
+      EXPECT_TRUE(torch::equal(m->forward(tokens), before));
+      KVCache again = m->make_cache(2, 16);
+      m->prefill(tokens.narrow(1, 0, 5), {5, 5}, again, {0, 1});
+      EXPECT_TRUE(torch::equal(m->decode(tokens.select(1, 5).contiguous(), again, {0, 1}), step_before));
+      EXPECT_EQ(m->parameter_count(), count);
+      EXPECT_THROW(m->named_weights(), grm::Error);
+      int64_t left = 0;
+      for (const auto& p : m->parameters()) left += p.numel();
+      EXPECT_LT(left, count / 2) << "the linear weights' values are gone";
+    }
+}
+
 TEST(Model, RightPaddingOnlyAffectsLaterPositions) {
   auto m = make_model("tiny-llama.json", torch::kFloat);
   const auto seq = random_tokens(9, 300, 4);

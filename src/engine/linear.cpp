@@ -488,6 +488,25 @@ at::Tensor unpack_weight(const PackedWeight& packed) {
   return w.narrow(0, 0, packed.n).narrow(1, 0, packed.k).contiguous();
 }
 
+at::Tensor packed_rows(const PackedWeight& packed, const at::Tensor& ids) {
+  if (!packed.defined()) throw Error("packed_rows: no packed copy");
+  if (ids.scalar_type() != at::kLong) throw Error("packed_rows: ids must be int64");
+  const at::Tensor flat = ids.reshape({-1});
+  if (flat.numel() > 0) {
+    const auto [lo, hi] = at::aminmax(flat);
+    if (lo.item<int64_t>() < 0 || hi.item<int64_t>() >= packed.n) throw Error("packed_rows: id out of range");
+  }
+  using at::indexing::Slice;
+  const at::Tensor panel = flat.div(kPanelWidth, "floor"), col = flat.remainder(kPanelWidth);
+  // float32 [P, K, 24] → [n, K]; bfloat16 [P, Kp / 2, 24, 2] → [n, Kp / 2, 2] → [n, Kp]
+  const at::Tensor rows = packed.bf16()
+                              ? packed.panels.index({panel, Slice(), col}).reshape({flat.numel(), -1}).to(at::kFloat)
+                              : packed.panels.index({panel, Slice(), col});
+  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
+  shape.push_back(packed.k);
+  return rows.narrow(1, 0, packed.k).reshape(shape);
+}
+
 at::Tensor packed_linear(const at::Tensor& x, const PackedWeight& packed, const at::Tensor& bias) {
   if (!packed.defined()) throw Error("packed_linear: no packed copy");
   if (!operands_fit(x, bias, packed.n, packed.k))
@@ -511,6 +530,9 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
 }
 void release_source(PackedWeight&, at::Tensor&) { throw Error("release_source: no packed kernel on this architecture"); }
 at::Tensor unpack_weight(const PackedWeight&) { throw Error("unpack_weight: no packed kernel on this architecture"); }
+at::Tensor packed_rows(const PackedWeight&, const at::Tensor&) {
+  throw Error("packed_rows: no packed kernel on this architecture");
+}
 at::Tensor packed_linear(const at::Tensor&, const PackedWeight&, const at::Tensor&) {
   throw Error("packed_linear: no packed kernel on this architecture");
 }

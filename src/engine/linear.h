@@ -65,6 +65,9 @@ PackedWeight pack_weight(const at::Tensor& w, PanelFormat format = PanelFormat::
 void release_source(PackedWeight& p, at::Tensor& w);
 // W [N, K] float32 rebuilt from a packed copy (exact: the panels hold W's values).
 at::Tensor unpack_weight(const PackedWeight& packed);
+// Rows W[ids] as float32 [..., K] (ids int64 in [0, N)), read from a packed copy: the lookup of a tied embedding
+// whose packed copy replaced it. Exact, like unpack_weight.
+at::Tensor packed_rows(const PackedWeight& packed, const at::Tensor& ids);
 // y = x·Wᵀ + b for the W packed in `packed` (which need not have a source any more): the packed kernel where x and
 // bias suit it (float32, no autograd, an AVX2 CPU), else at::linear over unpack_weight(packed).
 at::Tensor packed_linear(const at::Tensor& x, const PackedWeight& packed, const at::Tensor& bias = {});

@@ -101,8 +101,16 @@ bool Transformer::release_packed_originals() {
     layer->mlp->gate_up.release();
     layer->mlp->down_proj->release();
   }
-  if (lm_head_) lm_head_->release();
+  if (lm_head_) {
+    lm_head_->release();
+  } else {  // the tied embedding: its lookups read rows of the packed copy from now on
+    release_source(lm_packed_, model_->embed_tokens->weight);
+    model_->embed_tokens->packed = &lm_packed_;
+  }
   released_ = true;
+#if defined(__GLIBC__)
+  malloc_trim(0);  // tune_allocator's thresholds keep freed blocks: hand the originals' memory back now
+#endif
   return true;
 }
 

@@ -76,10 +76,11 @@ class Transformer : public torch::nn::Module {
   bool pack_linear_weights();
   bool weights_packed() const { return packed_; }
   // After pack_linear_weights(), for a model that only runs inference from then on: drops each packed linear
-  // weight's own values (its parameter becomes a [0] tensor), so the packed copy is the only one; products,
-  // outputs and the tied embedding (still needed for the lookup) are unchanged. A weight packed in bfloat16
-  // (a bfloat16 checkpoint) then costs 2 bytes a value instead of 4 + 2. named_weights() and training are off
-  // for such a model (they throw). Returns false (and does nothing) when nothing is packed.
+  // weight's own values (its parameter becomes a [0] tensor), the tied embedding's too (its lookups then read
+  // rows of the head's packed copy), so the packed copy is the only one; outputs are unchanged to the bit. A
+  // weight packed in bfloat16 (a bfloat16 checkpoint) then costs 2 bytes a value instead of 4 + 2.
+  // named_weights() and training are off for such a model (they throw). Returns false (and does nothing) when
+  // nothing is packed.
   bool release_packed_originals();
   bool originals_released() const { return released_; }
   // Number of parameter values as loaded (the tied embedding once), unchanged by release_packed_originals().

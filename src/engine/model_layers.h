@@ -47,8 +47,12 @@ struct LinearLayer : torch::nn::Module {
 
 struct Embedding : torch::nn::Module {
   Tensor weight;
+  const PackedWeight* packed = nullptr;  // the tied head's packed copy once it replaced the weight (release)
   Embedding(int64_t vocab, int64_t dim, c10::ScalarType dtype) {
     weight = register_parameter("weight", torch::empty({vocab, dim}, torch::TensorOptions().dtype(dtype)));
+  }
+  Tensor operator()(const Tensor& tokens) const {
+    return packed != nullptr && packed->standalone ? packed_rows(*packed, tokens) : at::embedding(weight, tokens);
   }
 };
 
@@ -303,7 +307,7 @@ struct DecoderStack : torch::nn::Module {
     norm = register_module("norm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, dtype));
   }
   Tensor run(const Tensor& tokens, const PassContext& ctx) const {
-    Tensor x = at::embedding(embed_tokens->weight, tokens);
+    Tensor x = (*embed_tokens)(tokens);
     for (size_t i = 0; i < layers.size(); ++i) x = (*layers[i])(x, ctx, static_cast<int64_t>(i));
     return x;
   }

@@ -186,7 +186,7 @@ TEST(PackedLinear, BFloat16PanelsGiveTheFloat32PanelsBits) {
 }
 
 // A packed copy whose weight was released (release_source) serves alone: the same bits as before for both panel
-// formats, unpack_weight gives W back exactly, and operands the kernel does not take (autograd on, bfloat16 x)
+// formats, unpack_weight and packed_rows give W and its rows back exactly, and operands the kernel does not take (autograd on, bfloat16 x)
 // go to at::linear over the unpacked W.
 TEST(PackedLinear, ReleasedWeightIsServedByItsPackedCopy) {
   torch::NoGradGuard no_grad;
@@ -211,6 +211,9 @@ TEST(PackedLinear, ReleasedWeightIsServedByItsPackedCopy) {
         EXPECT_TRUE(torch::equal(grm::engine::linear(x, wr, b, &fresh), y)) << label << ", " << rows << " rows";
         EXPECT_TRUE(torch::equal(grm::engine::packed_linear(x, fresh, b), y)) << label << ", " << rows << " rows";
         EXPECT_TRUE(torch::equal(grm::engine::unpack_weight(fresh), original)) << label;
+        const at::Tensor ids = torch::tensor(std::vector<int64_t>{0, N - 1, 23, 24, N / 2, 0}, torch::kLong).view({2, 3});
+        EXPECT_TRUE(torch::equal(grm::engine::packed_rows(fresh, ids), at::embedding(original, ids))) << label;
+        EXPECT_THROW(grm::engine::packed_rows(fresh, torch::tensor({N}, torch::kLong)), grm::Error) << label;
         {
           torch::AutoGradMode grad(true);
           expect_close(grm::engine::packed_linear(x, fresh, b), reference(x, original, b), label + ", autograd");

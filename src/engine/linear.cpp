@@ -41,42 +41,6 @@ GRM_AVX2 void store3(float* y, __m256 v0, __m256 v1, __m256 v2, __m256 b0, __m25
   _mm256_storeu_ps(y + 16, _mm256_add_ps(v2, b2));
 }
 
-// Rows x[0..R) (R <= 4, row stride K) times a strip of 24 output columns whose k-th row of weights is at
-// w + k·ldw (transposed storage: ldw = N; a packed panel: ldw = 24), accumulated in 12 registers while the strip
-// streams by once; y holds the R output rows (stride ldy), bias the strip's 24 biases or nullptr. With Prefetch,
-// step k also asks for the cache line at pf + k·pf_step (span_packed: part of the next panel).
-template <int R, bool Prefetch = false>
-GRM_AVX2 void block24(const float* w, int64_t ldw, const float* x, int64_t K, const float* bias, float* y,
-                      int64_t ldy, const char* pf = nullptr, int64_t pf_step = 0) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
-  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
-  for (int64_t k = 0; k < K; ++k, w += ldw, pf += pf_step) {
-    if constexpr (Prefetch) _mm_prefetch(pf, _MM_HINT_T0);
-    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), w2 = _mm256_loadu_ps(w + 16);
-    __m256 a = _mm256_broadcast_ss(x + k);
-    c00 = _mm256_fmadd_ps(a, w0, c00), c01 = _mm256_fmadd_ps(a, w1, c01), c02 = _mm256_fmadd_ps(a, w2, c02);
-    if constexpr (R > 1) {
-      a = _mm256_broadcast_ss(x + K + k);
-      c10 = _mm256_fmadd_ps(a, w0, c10), c11 = _mm256_fmadd_ps(a, w1, c11), c12 = _mm256_fmadd_ps(a, w2, c12);
-    }
-    if constexpr (R > 2) {
-      a = _mm256_broadcast_ss(x + 2 * K + k);
-      c20 = _mm256_fmadd_ps(a, w0, c20), c21 = _mm256_fmadd_ps(a, w1, c21), c22 = _mm256_fmadd_ps(a, w2, c22);
-    }
-    if constexpr (R > 3) {
-      a = _mm256_broadcast_ss(x + 3 * K + k);
-      c30 = _mm256_fmadd_ps(a, w0, c30), c31 = _mm256_fmadd_ps(a, w1, c31), c32 = _mm256_fmadd_ps(a, w2, c32);
-    }
-  }
-  const __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-  const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-  const __m256 b2 = bias ? _mm256_loadu_ps(bias + 16) : _mm256_setzero_ps();
-  store3(y, c00, c01, c02, b0, b1, b2);
-  if constexpr (R > 1) store3(y + ldy, c10, c11, c12, b0, b1, b2);
-  if constexpr (R > 2) store3(y + 2 * ldy, c20, c21, c22, b0, b1, b2);
-  if constexpr (R > 3) store3(y + 3 * ldy, c30, c31, c32, b0, b1, b2);
-}
-
 // Rows xk[0], xk[K], xk[2K], xk[3K] (R of them) times one k-row of a 24-column strip (w0, w1, w2), into the
 // accumulators.
 template <int R>
@@ -97,6 +61,37 @@ GRM_AVX2 void fma_rows(const float* xk, int64_t K, __m256 w0, __m256 w1, __m256 
     a = _mm256_broadcast_ss(xk + 3 * K);
     c30 = _mm256_fmadd_ps(a, w0, c30), c31 = _mm256_fmadd_ps(a, w1, c31), c32 = _mm256_fmadd_ps(a, w2, c32);
   }
+}
+
+// The R accumulated output rows plus the strip's biases (or none) to y (rows ldy apart).
+template <int R>
+GRM_AVX2 void store_rows(float* y, int64_t ldy, const float* bias, __m256 c00, __m256 c01, __m256 c02, __m256 c10,
+                         __m256 c11, __m256 c12, __m256 c20, __m256 c21, __m256 c22, __m256 c30, __m256 c31,
+                         __m256 c32) {
+  const __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+  const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+  const __m256 b2 = bias ? _mm256_loadu_ps(bias + 16) : _mm256_setzero_ps();
+  store3(y, c00, c01, c02, b0, b1, b2);
+  if constexpr (R > 1) store3(y + ldy, c10, c11, c12, b0, b1, b2);
+  if constexpr (R > 2) store3(y + 2 * ldy, c20, c21, c22, b0, b1, b2);
+  if constexpr (R > 3) store3(y + 3 * ldy, c30, c31, c32, b0, b1, b2);
+}
+
+// Rows x[0..R) (R <= 4, row stride K) times a strip of 24 output columns whose k-th row of weights is at
+// w + k·ldw (transposed storage: ldw = N; a packed panel: ldw = 24), accumulated in 12 registers while the strip
+// streams by once; y holds the R output rows (stride ldy), bias the strip's 24 biases or nullptr. With Prefetch,
+// step k also asks for the cache line at pf + k·pf_step (span_packed: part of the next panel).
+template <int R, bool Prefetch = false>
+GRM_AVX2 void block24(const float* w, int64_t ldw, const float* x, int64_t K, const float* bias, float* y,
+                      int64_t ldy, const char* pf = nullptr, int64_t pf_step = 0) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+  for (int64_t k = 0; k < K; ++k, w += ldw, pf += pf_step) {
+    if constexpr (Prefetch) _mm_prefetch(pf, _MM_HINT_T0);
+    fma_rows<R>(x + k, K, _mm256_loadu_ps(w), _mm256_loadu_ps(w + 8), _mm256_loadu_ps(w + 16), c00, c01, c02, c10,
+                c11, c12, c20, c21, c22, c30, c31, c32);
+  }
+  store_rows<R>(y, ldy, bias, c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32);
 }
 
 // The float32 values of the low / high bfloat16 halves of 8 32-bit words at p.
@@ -125,13 +120,7 @@ GRM_AVX2 void block24_bf16(const uint16_t* w, const float* x, int64_t K, const f
   }
   if (k < K) GRM_ROWS(x + k, bf16_low(w), bf16_low(w + 16), bf16_low(w + 32));  // K odd: high halves are padding
 #undef GRM_ROWS
-  const __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-  const __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-  const __m256 b2 = bias ? _mm256_loadu_ps(bias + 16) : _mm256_setzero_ps();
-  store3(y, c00, c01, c02, b0, b1, b2);
-  if constexpr (R > 1) store3(y + ldy, c10, c11, c12, b0, b1, b2);
-  if constexpr (R > 2) store3(y + 2 * ldy, c20, c21, c22, b0, b1, b2);
-  if constexpr (R > 3) store3(y + 3 * ldy, c30, c31, c32, b0, b1, b2);
+  store_rows<R>(y, ldy, bias, c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32);
 }
 
 // The same for a strip of 8 columns (the tail of N after the 24-column strips, transposed storage).
@@ -241,7 +230,8 @@ GRM_AVX2 void widen_panel(const uint16_t* w, int64_t K, float* out) {
 // the bundled model's products (4 layers and the LM head, two threads, weights out of cache) 0.58-0.64x as long
 // at 1-4 rows. With more rows the block loop is bound by arithmetic, where widening inside it (a shift or a mask
 // per weight vector, and register pressure) made 32 rows 1.6x as long; so the panel is widened once into float32
-// scratch, which every block of 4 rows reads from L1 / L2: 0.93-0.98x at 8-16 rows, 1.03-1.06x at 32.
+// scratch, which every block of 4 rows reads from L1 / L2: 0.93-1.06x at 8-16 rows, 1.03-1.15x at 32 (over
+// several runs of the microbenchmark).
 template <typename P>
 GRM_AVX2_TARGET void span_packed(const Operands& o, const P* w, int64_t n0, int64_t n1) {
   constexpr bool pairs = !std::is_same_v<P, float>;

@@ -65,25 +65,30 @@ Transformer::Transformer(ModelConfig config, c10::ScalarType dtype)
   for (const auto& p : parameters(true)) parameter_count_ += p.numel();
 }
 
+namespace {
+
+// f(layer) for every linear layer of the decoder blocks (FusedLinear or LinearLayer), block by block.
+template <typename F>
+void for_each_block_linear(DecoderStack& stack, F f) {
+  for (auto& layer : stack.layers) {
+    f(layer->self_attn->qkv);
+    f(*layer->self_attn->o_proj);
+    f(layer->mlp->gate_up);
+    f(*layer->mlp->down_proj);
+  }
+}
+
+}  // namespace
+
 void Transformer::store_linear_weights_transposed() {
   if (dtype_ != torch::kFloat) return;
-  for (auto& layer : model_->layers) {
-    layer->self_attn->qkv.store_transposed();
-    layer->self_attn->o_proj->store_transposed();
-    layer->mlp->gate_up.store_transposed();
-    layer->mlp->down_proj->store_transposed();
-  }
+  for_each_block_linear(*model_, [](auto& linear) { linear.store_transposed(); });
   if (lm_head_) lm_head_->store_transposed();
 }
 
 bool Transformer::pack_linear_weights() {
   if (dtype_ != torch::kFloat || !packed_kernel_available()) return false;
-  for (auto& layer : model_->layers) {
-    layer->self_attn->qkv.pack();
-    layer->self_attn->o_proj->pack();
-    layer->mlp->gate_up.pack();
-    layer->mlp->down_proj->pack();
-  }
+  for_each_block_linear(*model_, [](auto& linear) { linear.pack(); });
   if (lm_head_) {
     lm_head_->pack();
   } else {
@@ -95,12 +100,7 @@ bool Transformer::pack_linear_weights() {
 
 bool Transformer::release_packed_originals() {
   if (!packed_) return false;
-  for (auto& layer : model_->layers) {
-    layer->self_attn->qkv.release();
-    layer->self_attn->o_proj->release();
-    layer->mlp->gate_up.release();
-    layer->mlp->down_proj->release();
-  }
+  for_each_block_linear(*model_, [](auto& linear) { linear.release(); });
   if (lm_head_) {
     lm_head_->release();
   } else {  // the tied embedding: its lookups read rows of the packed copy from now on

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "engine/config.h"
+#include "engine/worker_pool.h"
 
 using namespace grm;
 using namespace grm::engine;
@@ -81,6 +82,25 @@ TEST(LocalGenerator, AnySampleReproducesAloneAndInsideOtherBatches) {
     EXPECT_EQ(alone[0][0].text, full[0][static_cast<size_t>(j)].text) << j;
     EXPECT_EQ(mixed[1][0].text, full[0][static_cast<size_t>(j)].text) << j;
   }
+}
+
+// 36 rows of 257 logits are enough for a step's draws to run on the worker pool: each sequence's draws use its
+// own generator, so the samples are those of one thread, and of each sample drawn alone (serially).
+TEST(LocalGenerator, DrawsOnThePoolGiveTheSamplesOfOneThread) {
+  auto g = make_generator();
+  const std::vector<GenerationRequest> batch{req("first prompt", 20, 5, 16), req("second", 16, 6, 16)};
+  grm::engine::set_worker_threads(1);
+  const auto serial = g->generate(batch);
+  grm::engine::set_worker_threads(2);
+  const auto pooled = g->generate(batch);
+  grm::engine::set_worker_threads(0);
+  for (size_t r = 0; r < batch.size(); ++r) {
+    ASSERT_EQ(pooled[r].size(), serial[r].size());
+    for (size_t j = 0; j < serial[r].size(); ++j) EXPECT_EQ(pooled[r][j].text, serial[r][j].text) << r << " " << j;
+  }
+  GenerationRequest one = req("second", 1, 6, 16);
+  one.first_index = 11;
+  EXPECT_EQ(g->generate({one})[0][0].text, pooled[1][11].text);
 }
 
 TEST(LocalGenerator, SmallBatchesGiveTheSameResult) {

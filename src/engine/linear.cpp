@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -385,20 +386,54 @@ bool small_linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Te
 
 bool packed_kernel_available() { return avx2::cpu_has_avx2(); }
 
+namespace {
+
+// True when every value of w [N, K] is a bfloat16 value: its low 16 bits are zero, so that its high half alone
+// gives back its bits. One pass, no temporaries.
+bool all_bfloat16(const float* w, int64_t N, int64_t K, int64_t s0, int64_t s1) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const float v = w[n * s0 + k * s1];
+      uint32_t bits;
+      std::memcpy(&bits, &v, sizeof bits);
+      if ((bits & 0xFFFFu) != 0) return false;
+    }
+  return true;
+}
+
+}  // namespace
+
 PackedWeight pack_weight(const at::Tensor& w, PanelFormat format) {
   if (!w.defined() || w.dim() != 2 || !float_cpu_strided(w))
     throw Error("pack_weight: needs a float32 CPU matrix [N, K]");
   at::NoGradGuard no_grad;
   const int64_t N = w.size(0), K = w.size(1), panels = (N + kPanelWidth - 1) / kPanelWidth;
-  const bool bf16 = format == PanelFormat::automatic && at::equal(w.to(at::kBFloat16).to(at::kFloat), w);
-  const int64_t Kp = bf16 ? (K + 1) / 2 * 2 : K;  // pairs of k-rows: K rounded up to even, zero-padded
-  at::Tensor padded = at::zeros({panels * kPanelWidth, Kp}, w.options());
-  padded.narrow(0, 0, N).narrow(1, 0, K).copy_(w);
+  const int64_t s0 = w.stride(0), s1 = w.stride(1);
+  const float* src = w.data_ptr<float>();
+  // The panels are written value by value from w (any strides): no padded or transposed copies of the weight,
+  // which for a large tied embedding were 2.5 times its size in temporaries at load.
+  auto at_nk = [&](int64_t n, int64_t k) { return n < N && k < K ? src[n * s0 + k * s1] : 0.0f; };
+  const bool bf16 = format == PanelFormat::automatic && all_bfloat16(src, N, K, s0, s1);
   PackedWeight p;
-  if (bf16) {  // [panels, Kp / 2, 24, 2]: (p, j, c, e) = W[24p + c][2j + e] (block24_bf16's layout)
-    p.panels = padded.view({panels, kPanelWidth, Kp / 2, 2}).permute({0, 2, 1, 3}).contiguous().to(at::kBFloat16);
-  } else {
-    p.panels = padded.view({panels, kPanelWidth, K}).transpose(1, 2).contiguous();  // [panels, K, 24]
+  if (bf16) {  // [panels, Kp / 2, 24, 2]: (p, j, c, e) = W[24p + c][2j + e], zero past N and K (block24_bf16's layout)
+    const int64_t pairs = (K + 1) / 2;
+    p.panels = at::empty({panels, pairs, kPanelWidth, 2}, w.options().dtype(at::kBFloat16));
+    auto* out = reinterpret_cast<uint16_t*>(p.panels.data_ptr<at::BFloat16>());
+    for (int64_t q = 0; q < panels; ++q)
+      for (int64_t j = 0; j < pairs; ++j)
+        for (int64_t c = 0; c < kPanelWidth; ++c)
+          for (int64_t e = 0; e < 2; ++e) {
+            const float v = at_nk(q * kPanelWidth + c, 2 * j + e);
+            uint32_t bits;
+            std::memcpy(&bits, &v, sizeof bits);
+            *out++ = static_cast<uint16_t>(bits >> 16);  // exact: the low half is zero
+          }
+  } else {  // [panels, K, 24]: (p, k, c) = W[24p + c][k], zero past N
+    p.panels = at::empty({panels, K, kPanelWidth}, w.options());
+    float* out = p.panels.data_ptr<float>();
+    for (int64_t q = 0; q < panels; ++q)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c = 0; c < kPanelWidth; ++c) *out++ = at_nk(q * kPanelWidth + c, k);
   }
   p.n = N;
   p.k = K;

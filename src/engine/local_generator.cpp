@@ -105,15 +105,13 @@ LocalGenerator::LocalGenerator(std::shared_ptr<Transformer> model, std::shared_p
 }
 
 std::unique_ptr<LocalGenerator> LocalGenerator::open(const std::string& dir, EngineOptions options) {
-  auto model = load_model(dir, options.dtype);
+  // This model only runs inference: packed weights where the CPU has the kernel (which then hold the only copy;
+  // each block is packed as soon as it is loaded), else the storage OpenBLAS multiplies fastest.
+  const bool pack = options.pack_weights && options.dtype == c10::kFloat && packed_kernel_available();
+  auto model = pack ? load_model(dir, options.dtype, [](Transformer& m, int64_t layer) { m.pack_and_release(layer); })
+                    : load_model(dir, options.dtype);
   model->eval();
-  // This model only runs inference: packed weights where the CPU has the kernel (which then hold the only copy),
-  // else the storage OpenBLAS multiplies fastest.
-  if (options.pack_weights && model->pack_linear_weights()) {
-    model->release_packed_originals();
-  } else {
-    model->store_linear_weights_transposed();
-  }
+  if (!pack) model->store_linear_weights_transposed();
   std::shared_ptr<const Tokenizer> tok = Tokenizer::load(dir);
   return std::make_unique<LocalGenerator>(std::move(model), std::move(tok), options);
 }

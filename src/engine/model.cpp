@@ -67,15 +67,26 @@ Transformer::Transformer(ModelConfig config, c10::ScalarType dtype)
 
 namespace {
 
-// f(layer) for every linear layer of the decoder blocks (FusedLinear or LinearLayer), block by block.
+// f(linear) for every linear layer of a decoder block (FusedLinear or LinearLayer).
+template <typename F>
+void for_each_linear(Block& block, F f) {
+  f(block.self_attn->qkv);
+  f(*block.self_attn->o_proj);
+  f(block.mlp->gate_up);
+  f(*block.mlp->down_proj);
+}
+
+// The same for every block, block by block.
 template <typename F>
 void for_each_block_linear(DecoderStack& stack, F f) {
-  for (auto& layer : stack.layers) {
-    f(layer->self_attn->qkv);
-    f(*layer->self_attn->o_proj);
-    f(layer->mlp->gate_up);
-    f(*layer->mlp->down_proj);
-  }
+  for (auto& layer : stack.layers) for_each_linear(*layer, f);
+}
+
+// Hands the heap's free memory back to the system: tune_allocator's thresholds keep freed blocks.
+void trim_heap() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace
@@ -89,28 +100,53 @@ void Transformer::store_linear_weights_transposed() {
 bool Transformer::pack_linear_weights() {
   if (dtype_ != torch::kFloat || !packed_kernel_available()) return false;
   for_each_block_linear(*model_, [](auto& linear) { linear.pack(); });
+  pack_head();
+  packed_ = true;
+  return true;
+}
+
+void Transformer::pack_head() {
   if (lm_head_) {
     lm_head_->pack();
   } else {
     lm_packed_ = pack_weight(model_->embed_tokens->weight);
   }
-  packed_ = true;
-  return true;
 }
 
 bool Transformer::release_packed_originals() {
   if (!packed_) return false;
   for_each_block_linear(*model_, [](auto& linear) { linear.release(); });
+  release_head();
+  released_ = true;
+  trim_heap();
+  return true;
+}
+
+void Transformer::release_head() {
   if (lm_head_) {
     lm_head_->release();
   } else {  // the tied embedding: its lookups read rows of the packed copy from now on
     release_source(lm_packed_, model_->embed_tokens->weight);
     model_->embed_tokens->packed = &lm_packed_;
   }
-  released_ = true;
-#if defined(__GLIBC__)
-  malloc_trim(0);  // tune_allocator's thresholds keep freed blocks: hand the originals' memory back now
-#endif
+}
+
+bool Transformer::pack_and_release(int64_t layer) {
+  if (layer < 0 || layer > config_.num_hidden_layers)
+    throw Error("pack_and_release: no layer " + std::to_string(layer) + " (the model has " +
+                std::to_string(config_.num_hidden_layers) + " blocks, then the head)");
+  if (dtype_ != torch::kFloat || !packed_kernel_available()) return false;
+  if (layer < config_.num_hidden_layers) {
+    for_each_linear(*model_->layers[static_cast<size_t>(layer)], [](auto& linear) {
+      linear.pack();
+      linear.release();
+    });
+  } else {
+    pack_head();
+    release_head();
+    packed_ = released_ = true;
+  }
+  trim_heap();  // this part's originals go back to the system before the next part is loaded
   return true;
 }
 

@@ -83,6 +83,13 @@ class Transformer : public torch::nn::Module {
   // nothing is packed.
   bool release_packed_originals();
   bool originals_released() const { return released_; }
+  // pack_linear_weights() and release_packed_originals() for one part of the model at a time: decoder block
+  // `layer` (< num_hidden_layers), or with layer == num_hidden_layers the head (the tied embedding), after
+  // which weights_packed() and originals_released() hold. For a loader that packs each block as soon as its
+  // tensors are in (load_model's AfterLayer, LocalGenerator::open), so that the float32 originals of all blocks
+  // are never resident together. Returns false (and does nothing) where pack_linear_weights() would; throws
+  // grm::Error for a layer outside [0, num_hidden_layers].
+  bool pack_and_release(int64_t layer);
   // Number of parameter values as loaded (the tied embedding once), unchanged by release_packed_originals().
   int64_t parameter_count() const { return parameter_count_; }
 
@@ -129,6 +136,8 @@ class Transformer : public torch::nn::Module {
                        const std::vector<int>& slots, bool restart, const std::vector<int64_t>& starts);
   at::Tensor rope_table(int64_t positions);  // [positions, 2, D]: cos, signed sin in compute dtype
   at::Tensor logits(const at::Tensor& hidden);  // final norm + lm_head, float32
+  void pack_head();     // the head's share of pack_linear_weights()
+  void release_head();  // and of release_packed_originals()
 
   ModelConfig config_;
   c10::ScalarType dtype_;

@@ -179,8 +179,16 @@ torch::Tensor SafetensorsFile::get(const std::string& name) const {
   const TensorInfo& info = it->second;
   const DType* d = find_dtype(info.dtype);
   torch::Tensor t = torch::empty(info.shape, torch::TensorOptions().dtype(d->type));
-  if (info.end > info.begin)
-    std::memcpy(t.data_ptr(), mapping_.get() + data_offset_ + info.begin, info.end - info.begin);
+  if (info.end > info.begin) {
+    const char* from = mapping_.get() + data_offset_ + info.begin;
+    std::memcpy(t.data_ptr(), from, info.end - info.begin);
+    // The copy is what the caller keeps: unmap the file pages it read (whole pages only), so that loading a
+    // model does not hold the file resident beside its own tensors. A later read faults them in again.
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = (reinterpret_cast<uintptr_t>(from) + page - 1) / page * page;
+    const uintptr_t hi = (reinterpret_cast<uintptr_t>(from) + (info.end - info.begin)) / page * page;
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
   return t;
 }
 

@@ -104,9 +104,23 @@ bool ignorable(const std::string& name, const ModelConfig& config) {
   return config.tie_word_embeddings && name == "lm_head.weight";
 }
 
+// The decoder block a tensor belongs to ("model.layers.N."), or -1.
+int64_t block_of(const std::string& name) {
+  const std::string prefix = "model.layers.";
+  if (name.compare(0, prefix.size(), prefix) != 0) return -1;
+  const size_t dot = name.find('.', prefix.size());
+  if (dot == std::string::npos || dot == prefix.size()) return -1;
+  int64_t n = 0;
+  for (size_t i = prefix.size(); i < dot; ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    n = n * 10 + (name[i] - '0');
+  }
+  return n;
+}
+
 }  // namespace
 
-void load_weights(Transformer& model, const std::string& dir) {
+void load_weights(Transformer& model, const std::string& dir, const AfterLayer& after_layer) {
   const WeightFiles w = open_weight_files(dir);
   const auto expected = model.named_weights();
 
@@ -135,14 +149,21 @@ void load_weights(Transformer& model, const std::string& dir) {
       throw Error(f.path() + ": tensor " + name + " has dtype " + info.dtype + " (expected F32, BF16 or F16)");
   }
   torch::NoGradGuard no_grad;
-  for (auto& [name, p] : expected) p.copy_(w.files[w.where.at(name)].get(name));
+  std::map<int64_t, size_t> left;  // tensors of each block not loaded yet
+  for (const auto& [name, p] : expected)
+    if (const int64_t b = block_of(name); b >= 0) ++left[b];
+  for (auto& [name, p] : expected) {
+    p.copy_(w.files[w.where.at(name)].get(name));
+    if (const int64_t b = block_of(name); b >= 0 && --left[b] == 0 && after_layer) after_layer(model, b);
+  }
+  if (after_layer) after_layer(model, model.config().num_hidden_layers);
 }
 
-std::shared_ptr<Transformer> load_model(const std::string& dir, c10::ScalarType dtype) {
+std::shared_ptr<Transformer> load_model(const std::string& dir, c10::ScalarType dtype, const AfterLayer& after_layer) {
   if (!fs::is_directory(dir)) throw Error(dir + ": not a model directory");
   ModelConfig config = ModelConfig::load((fs::path(dir) / "config.json").string());
   auto model = std::make_shared<Transformer>(std::move(config), dtype);
-  load_weights(*model, dir);
+  load_weights(*model, dir, after_layer);
   return model;
 }
 

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <numeric>
 
 #include "core/error.h"
+#include "engine/linear.h"
 #include "engine/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -85,6 +87,39 @@ TEST_F(ModelWeights, DtypeConversionAtLoad) {
   auto f32 = grm::engine::load_model(d, torch::kFloat);  // bf16 on disk → f32 compute: exact values
   EXPECT_EQ(f32->dtype(), torch::kFloat);
   EXPECT_TRUE(torch::equal(f32->named_weights()[1].second.to(torch::kBFloat16), m->named_weights()[1].second));
+}
+
+// The loader calls after_layer once per block, when that block's tensors are in, then once for the rest; packing
+// each block there (LocalGenerator::open) gives the model that packing after the whole load gives, to the bit.
+TEST_F(ModelWeights, BlocksArePackedAsTheyLoad) {
+  for (const char* cfg : {"tiny-llama.json", "tiny-qwen2.json"}) {  // untied head, tied embedding
+    auto m = model(cfg);
+    const std::string d = (dir_ / cfg).string();
+    grm::engine::save_model(*m, d);
+    const int64_t L = m->config().num_hidden_layers;
+    std::vector<int64_t> calls;
+    auto streamed = grm::engine::load_model(d, torch::kFloat, [&](Transformer& t, int64_t layer) {
+      calls.push_back(layer);
+      if (layer < L) {  // that block's tensors are loaded: its q_proj equals the saved one
+        const auto w = t.named_parameters(true)["model.layers." + std::to_string(layer) + ".self_attn.q_proj.weight"];
+        EXPECT_TRUE(torch::equal(w, m->named_parameters(true)["model.layers." + std::to_string(layer) + ".self_attn.q_proj.weight"]));
+      }
+      EXPECT_EQ(t.pack_and_release(layer), grm::engine::packed_kernel_available());
+    });
+    std::vector<int64_t> expected(static_cast<size_t>(L) + 1);
+    std::iota(expected.begin(), expected.end(), 0);
+    EXPECT_EQ(calls, expected) << cfg;
+    auto whole = grm::engine::load_model(d);
+    if (whole->pack_linear_weights()) whole->release_packed_originals();
+    EXPECT_EQ(streamed->weights_packed(), whole->weights_packed());
+    EXPECT_EQ(streamed->originals_released(), whole->originals_released());
+    EXPECT_TRUE(torch::equal(logits(*streamed), logits(*whole))) << cfg;
+    EXPECT_THROW(streamed->pack_and_release(L + 1), grm::Error);
+    EXPECT_THROW(streamed->pack_and_release(-1), grm::Error);
+  }
+  auto bf = model("tiny-llama.json", torch::kBFloat16);  // packing is for float32 compute only
+  EXPECT_FALSE(bf->pack_and_release(0));
+  EXPECT_FALSE(bf->weights_packed());
 }
 
 TEST_F(ModelWeights, ShardedCheckpointLoads) {

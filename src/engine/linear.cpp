@@ -187,9 +187,12 @@ GRM_AVX2_TARGET void span_transposed(const Operands& o, int64_t n0, int64_t n1) 
 // 16.3 s against 17.8 / 18.7 s. Under two blocks (fewer than 8 rows) the product is bound by memory and the
 // hardware prefetcher streams the panels.
 constexpr int64_t kPrefetchBlocks = 8;
+// Below this many rows a bfloat16 panel is read directly, 2 rows at a time (span_packed). Measured on the bundled
+// model's products (1 / 2 threads, alternating builds, 3 runs): 4 rows 0.62 / 0.66x the time of blocks of 4
+// rows on the panel, 5-7 rows 0.72-0.77 / 0.75-0.9x, 8-12 rows (before: widened) 0.72-0.9 / 0.55-0.9x.
+constexpr int64_t kDirectBf16Rows = 16;
 
-// One block of R ≤ 4 rows, or all rows, against one packed panel: P = float (block24) or uint16_t (bfloat16,
-// block24_bf16).
+// One block of R ≤ 4 rows against one packed panel: P = float (block24) or uint16_t (bfloat16, block24_bf16).
 template <typename P, int R>
 GRM_AVX2 void panel_block(const P* panel, const float* x, int64_t K, const float* bias, float* y, int64_t ldy) {
   if constexpr (std::is_same_v<P, float>) {
@@ -198,10 +201,17 @@ GRM_AVX2 void panel_block(const P* panel, const float* x, int64_t K, const float
     block24_bf16<R>(panel, x, K, bias, y, ldy);
   }
 }
+// All rows against one packed panel: blocks of 4 rows for float32, of 2 for bfloat16 (whose widened weights and
+// 4 rows' accumulators would not fit in the 16 vector registers).
 template <typename P>
 GRM_AVX2 void panel_rows(const P* panel, const float* x, int64_t rows, int64_t K, const float* bias, float* y,
                          int64_t ldy) {
   int64_t m = 0;
+  if constexpr (!std::is_same_v<P, float>) {
+    for (; m + 2 <= rows; m += 2) panel_block<P, 2>(panel, x + m * K, K, bias, y + m * ldy, ldy);
+    if (m < rows) panel_block<P, 1>(panel, x + m * K, K, bias, y + m * ldy, ldy);
+    return;
+  }
   for (; m + 4 <= rows; m += 4) panel_block<P, 4>(panel, x + m * K, K, bias, y + m * ldy, ldy);
   switch (rows - m) {
     case 3: return panel_block<P, 3>(panel, x + m * K, K, bias, y + m * ldy, ldy);
@@ -227,12 +237,13 @@ GRM_AVX2 void widen_panel(const uint16_t* w, int64_t K, float* out) {
 // W packed (pack_weight): panel p holds columns 24p .. 24p+23, as [K, 24] float32 or as K / 2 (rounded up)
 // interleaved pairs of k-rows of bfloat16 (block24_bf16), zero-padded past N. n0 is a multiple of 24. The last
 // panel of an N that is not a multiple of 24 is computed into a scratch block and its real columns copied out.
-// A bfloat16 panel serves fewer than 8 rows directly: the product is bound by memory, and half the bytes made
-// the bundled model's products (4 layers and the LM head, two threads, weights out of cache) 0.58-0.64x as long
-// at 1-4 rows. With more rows the block loop is bound by arithmetic, where widening inside it (a shift or a mask
-// per weight vector, and register pressure) made 32 rows 1.6x as long; so the panel is widened once into float32
-// scratch, which every block of 4 rows reads from L1 / L2: 0.93-1.06x at 8-16 rows, 1.03-1.15x at 32 (over
-// several runs of the microbenchmark).
+// A bfloat16 panel serves fewer than kDirectBf16Rows rows directly, in blocks of 2 rows (panel_rows): at 1-2
+// rows the product is bound by memory, and half the bytes made the bundled model's products (4 layers and the
+// LM head, two threads, weights out of cache) 0.58-0.64x as long as float32 panels. With more rows it is bound
+// by arithmetic: the widening (a shift or a mask per weight vector) then costs, and blocks of 4 rows ran out of
+// registers (12 accumulators and 6 widened vectors). So from kDirectBf16Rows rows on the panel is widened once
+// into float32 scratch, which every block of 4 rows reads from L1 / L2 (16 rows: as fast as blocks of 2; 32
+// rows: blocks of 2 or of 4 widened inline took 1.3-1.6x as long).
 template <typename P>
 GRM_AVX2_TARGET void span_packed(const Operands& o, const P* w, int64_t n0, int64_t n1) {
   constexpr bool pairs = !std::is_same_v<P, float>;
@@ -245,7 +256,7 @@ GRM_AVX2_TARGET void span_packed(const Operands& o, const P* w, int64_t n0, int6
       const float* bias = o.bias ? o.bias + n : nullptr;
       const float* wide;
       if constexpr (pairs) {
-        if (full < 2) {
+        if (o.rows < kDirectBf16Rows) {
           panel_rows(panel, o.x, o.rows, o.K, bias, o.y + n, o.N);
           continue;
         }

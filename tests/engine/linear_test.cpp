@@ -167,7 +167,7 @@ TEST(PackedLinear, MatchesTheReferenceForRowBlocksAndPartialPanels) {
 TEST(PackedLinear, BFloat16PanelsGiveTheFloat32PanelsBits) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(6);
-  for_each_case({1, 2, 3, 4, 5, 17, 32, 33, 130}, true, [](const Case& c) {
+  for_each_case({1, 2, 3, 4, 5, 8, 15, 16, 17, 32, 33, 130}, true, [](const Case& c) {
     const at::Tensor w = c.w.to(torch::kBFloat16).to(torch::kFloat);
     const at::Tensor wt = c.transposed ? w.t().contiguous().t() : w;
     const auto narrow = grm::engine::pack_weight(wt);

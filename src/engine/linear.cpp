@@ -188,8 +188,9 @@ GRM_AVX2_TARGET void span_transposed(const Operands& o, int64_t n0, int64_t n1) 
 // hardware prefetcher streams the panels.
 constexpr int64_t kPrefetchBlocks = 8;
 // Below this many rows a bfloat16 panel is read directly, 2 rows at a time (span_packed). Measured on the bundled
-// model's products (1 / 2 threads, alternating builds, 3 runs): 4 rows 0.62 / 0.66x the time of blocks of 4
-// rows on the panel, 5-7 rows 0.72-0.77 / 0.75-0.9x, 8-12 rows (before: widened) 0.72-0.9 / 0.55-0.9x.
+// model's products (17 weights per step, 1 / 2 threads, alternating builds, 3 runs each): 4 rows 0.62-0.63 /
+// 0.61-0.83x the time of blocks of 4 rows on the panel, 5-7 rows 0.71-0.80 / 0.63-1.0x, 8-12 rows (before:
+// widened) 0.61-0.93 / 0.43-0.93x.
 constexpr int64_t kDirectBf16Rows = 16;
 
 // One block of R ≤ 4 rows against one packed panel: P = float (block24) or uint16_t (bfloat16, block24_bf16).

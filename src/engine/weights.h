@@ -24,7 +24,7 @@ namespace grm::engine {
 // the order their last tensor arrives), then once with layer == num_hidden_layers when every tensor is: so that
 // LocalGenerator::open can pack each block (Transformer::pack_and_release) before the next one is read. Tensors
 // are read in the model's parameter order, block by block, so at most a block's worth of float32 values is
-// loaded and not yet packed.
+// loaded and not yet packed, besides the embedding (and an untied head), which wait for the last call.
 using AfterLayer = std::function<void(Transformer& model, int64_t layer)>;
 std::shared_ptr<Transformer> load_model(const std::string& dir, c10::ScalarType dtype = c10::kFloat,
                                         const AfterLayer& after_layer = {});

@@ -80,12 +80,6 @@ double copy_gbps() {
   return 2.0 * static_cast<double>(n) * 4.0 / best / 1e9;
 }
 
-// Matmul FLOPs of one decoded token at context `ctx` (weights, head, attention scores and values).
-double flops_per_token(const grm::engine::ModelConfig& c, int64_t ctx) {
-  return grm::engine::block_flops_per_token(c) + grm::engine::head_flops_per_token(c) +
-         grm::engine::attention_flops_per_token(c, ctx);
-}
-
 struct BenchArgs {
   grm::cli::ModelArgs model;
   std::vector<int> ks{1, 2, 4, 8, 16, 32};
@@ -180,7 +174,7 @@ int run_decode(const BenchArgs& a) {
   for (size_t i = 0; i < a.ks.size(); ++i) {
     const auto& st = stats[i];
     const double tok_s = static_cast<double>(st.decode_tokens) / st.decode_seconds;
-    const double gflops = tok_s * flops_per_token(cfg, plen + a.new_tokens / 2) / 1e9;
+    const double gflops = tok_s * grm::engine::decode_flops_per_token(cfg, plen + a.new_tokens / 2) / 1e9;
     // Bytes of K and V one decoded token would read on its own (its whole context, all layers), to compare with
     // the copy bandwidth above. With k ≥ 2 the forks of a prompt read its positions once per group of forks, so
     // decode attention reads less than this (its own new positions dominate at k = 32).

@@ -21,10 +21,14 @@ double attention_flops_per_token(const ModelConfig& c, int64_t context) {
   return per_layer * static_cast<double>(c.num_hidden_layers);
 }
 
+double decode_flops_per_token(const ModelConfig& c, int64_t context) {
+  return block_flops_per_token(c) + head_flops_per_token(c) + attention_flops_per_token(c, context);
+}
+
 double request_flops_lower_bound(const ModelConfig& c, int64_t prefill_tokens, int64_t decode_tokens,
                                  int64_t mean_context) {
-  const double decode = block_flops_per_token(c) + head_flops_per_token(c) + attention_flops_per_token(c, mean_context);
-  return static_cast<double>(prefill_tokens) * block_flops_per_token(c) + static_cast<double>(decode_tokens) * decode;
+  return static_cast<double>(prefill_tokens) * block_flops_per_token(c) +
+         static_cast<double>(decode_tokens) * decode_flops_per_token(c, mean_context);
 }
 
 }  // namespace grm::engine

@@ -16,6 +16,9 @@ double head_flops_per_token(const ModelConfig& c);
 // sum of values, for every query head. A sliding window caps the context.
 double attention_flops_per_token(const ModelConfig& c, int64_t context);
 
+// One decoded token at `context` positions: the blocks, the head and attention.
+double decode_flops_per_token(const ModelConfig& c, int64_t context);
+
 // A request's least matmul work: `prefill_tokens` positions through the blocks (their attention and the head not
 // counted), then `decode_tokens` decoded tokens, each through the blocks, the head and attention over
 // `mean_context` positions.

@@ -32,7 +32,7 @@ struct EngineOptions {
   int max_batch = 64;                      // sequences decoded together
   int threads = 0;                         // libtorch intra-op and worker_pool threads; 0 keeps their defaults
   bool pack_weights = true;                // open(): the linear weights packed where the CPU has the kernel
-                                           // (Transformer::pack_linear_weights, then release_packed_originals:
+                                           // (Transformer::pack_and_release, block by block as they load:
                                            // faster products; the packed copy replaces the weights, in
                                            // bfloat16 for a bfloat16 checkpoint); false: as loaded
   bool share_prompt_prefixes = true;       // a distinct prompt that begins like an earlier one in its batch

@@ -60,5 +60,6 @@ TEST(Flops, RequestBoundCountsPrefillBlocksAndWholeDecodeSteps) {
   const double blocks = grm::engine::block_flops_per_token(c), head = grm::engine::head_flops_per_token(c);
   const double attention = grm::engine::attention_flops_per_token(c, 30);
   EXPECT_DOUBLE_EQ(grm::engine::request_flops_lower_bound(c, 20, 0, 30), 20 * blocks);
+  EXPECT_DOUBLE_EQ(grm::engine::decode_flops_per_token(c, 30), blocks + head + attention);
   EXPECT_DOUBLE_EQ(grm::engine::request_flops_lower_bound(c, 20, 5, 30), 20 * blocks + 5 * (blocks + head + attention));
 }
